@@ -1,0 +1,75 @@
+"""Gateway request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.domain import ROLES
+from kit.identifiers import division_code_error
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["client", "user"]
+    name: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$", description="client_id or username")
+    display_name: str = Field("", max_length=200)
+    secret: str = Field(min_length=12, max_length=200, description="client secret or password (stored as an Argon2 hash)")
+    roles: list[str] = Field(min_length=1, max_length=4)
+    region: str | None = Field(None, description="12-digit division code the account is confined to; omit for province-wide")
+    bank_id: str | None = Field(None, max_length=32, description="required for the bank role")
+    household_id: str | None = Field(None, max_length=64, description="required for the applicant role")
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        unknown = sorted(set(roles) - ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}; known: {sorted(ROLES)}")
+        return roles
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, region: str | None) -> str | None:
+        if region is not None and (err := division_code_error(region)):
+            raise ValueError(err)
+        return region
+
+
+class AccountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    name: str
+    display_name: str
+    roles: list[str]
+    scopes: list[str] = []
+    region: str | None
+    bank_id: str | None
+    household_id: str | None
+    disabled: bool
+    created_at: datetime
+
+
+class AccountPage(BaseModel):
+    items: list[AccountPublic]
+    next_cursor: str | None
+
+
+class KeyRotated(BaseModel):
+    kid: str
+    previous_keys_published_until: datetime
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, object]]

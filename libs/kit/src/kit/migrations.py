@@ -1,0 +1,49 @@
+"""Alembic, driven from code: each service keeps its scripts in ``<package>/migrations`` and its
+``env.py`` calls :func:`run_env`."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def alembic_config(package: str, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(package: str, url: str, revision: str = "head") -> None:
+    """Apply ``package``'s migrations to the database at ``url`` (an asyncpg URL)."""
+    command.upgrade(alembic_config(package, url), revision)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of every service's ``env.py``: run migrations online over an async engine."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is not set"
+
+    def do_run(connection: object) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)  # type: ignore[arg-type]
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def revision(package: str, url: str, message: str) -> None:
+    """Autogenerate a new revision for ``package`` by comparing its models with the database at
+    ``url`` (which should be at head). Review the script before committing it."""
+    command.revision(alembic_config(package, url), message=message, autogenerate=True)

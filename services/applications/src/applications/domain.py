@@ -1,0 +1,1 @@
+"""Pure rules of the applications service: plain values in, values out; no I/O."""

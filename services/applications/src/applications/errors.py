@@ -1,0 +1,1 @@
+"""Named applications errors, each with its HTTP status."""

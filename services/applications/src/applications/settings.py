@@ -1,0 +1,12 @@
+"""Applications service configuration (``APPLICATIONS_*`` variables plus the shared ones)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import BaseServiceSettings
+
+
+class Settings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="APPLICATIONS_", extra="ignore", populate_by_name=True)
+
+    database_name: str = "fupin_applications"
+    port: int = 8001

@@ -1,0 +1,1 @@
+"""Named credit-rating errors, each with its HTTP status."""

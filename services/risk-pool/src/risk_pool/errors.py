@@ -1,0 +1,1 @@
+"""Named risk-pool errors, each with its HTTP status."""

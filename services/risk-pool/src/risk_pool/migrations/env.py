@@ -1,0 +1,6 @@
+from sqlmodel import SQLModel
+
+from kit.migrations import run_env
+from risk_pool import models  # noqa: F401  (registers the tables)
+
+run_env(SQLModel.metadata)

@@ -1,0 +1,1 @@
+"""Named subsidy errors, each with its HTTP status."""

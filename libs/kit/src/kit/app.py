@@ -89,7 +89,18 @@ class RequestContextMiddleware:
         status_holder = {"status": 500}
         IN_FLIGHT.labels(self.service).inc()
 
+        too_large: list[ServiceError] = []
+
         async def send_wrapper(message: Message) -> None:
+            if too_large:
+                # The body outgrew the limit while the handler read it; whatever the framework made
+                # of the interrupted read, the answer is 413.
+                if message["type"] == "http.response.start":
+                    await problem_response(too_large[0], path)(scope, receive, send_wrapper_raw)
+                return
+            await send_wrapper_raw(message)
+
+        async def send_wrapper_raw(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
@@ -99,7 +110,7 @@ class RequestContextMiddleware:
         try:
             error = self._precheck(method, path, headers)
             if error is not None:
-                await problem_response(error, path)(scope, receive, send_wrapper)
+                await problem_response(error, path)(scope, receive, send_wrapper_raw)
                 return
             limit = self._limit_for(path)
             received = 0
@@ -110,7 +121,8 @@ class RequestContextMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
-                        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+                        too_large.append(PayloadTooLarge(f"request body exceeds {limit} bytes"))
+                        raise too_large[0]
                 return message
 
             await self.app(scope, limited_receive, send_wrapper)

@@ -47,3 +47,40 @@ def revision(package: str, url: str, message: str) -> None:
     """Autogenerate a new revision for ``package`` by comparing its models with the database at
     ``url`` (which should be at head). Review the script before committing it."""
     command.revision(alembic_config(package, url), message=message, autogenerate=True)
+
+
+def settings_of(package: str) -> object:
+    """The process settings of ``package`` (loaded by name: kit never imports a service)."""
+    import importlib
+
+    return importlib.import_module(f"{package}.settings").Settings()
+
+
+async def prepare(package: str, server_url: str) -> str:
+    """Create ``package``'s database on the server if missing and migrate it to head."""
+    from kit.db import database_url, ensure_database
+
+    name = settings_of(package).database_name  # type: ignore[attr-defined]
+    await ensure_database(server_url, name)
+    url = database_url(server_url, name)
+    await asyncio.to_thread(upgrade, package, url)
+    return url
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m kit.migrations gateway applications …``: create and migrate each database on
+    the server in ``DATABASE_URL`` (the deployment's migration job)."""
+    import os
+    import sys
+
+    packages = (argv if argv is not None else sys.argv[1:]) or ["gateway", "applications", "credit_rating", "risk_pool", "subsidy"]
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        raise SystemExit("DATABASE_URL is not set")
+    for package in packages:
+        asyncio.run(prepare(package, server))
+        print(f"migrated {package}")
+
+
+if __name__ == "__main__":
+    main()

@@ -71,7 +71,7 @@ def _from_json_number(value: object) -> object:
     digits. Arithmetic never happens on the float. Strings are preferred and always exact.
     """
     if isinstance(value, bool):
-        raise FloatMoneyError("money must not be a boolean")
+        raise ValueError("money must be a number or a decimal string, not a boolean")
     if isinstance(value, float):
         return Decimal(repr(value))
     return value

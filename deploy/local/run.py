@@ -7,7 +7,6 @@ stops every process it started, the embedded database included.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import signal
@@ -19,7 +18,6 @@ from pathlib import Path
 import httpx
 
 from kit.embedded_pg import server_url
-from kit.migrations import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 # (package, env prefix, default port); the gateway comes last: it learns its routes from the others.
@@ -92,10 +90,15 @@ def main() -> int:
     server, handle = server_url()
     where = "DATABASE_URL" if handle is None else f"embedded PostgreSQL in {ROOT / '.data' / 'pg'}"
     print(f"database server: {where}", flush=True)
-    for pkg, _, _ in PROCESSES:
-        asyncio.run(prepare(pkg, server))
     port_of = ports()
     env = child_env(server, port_of)
+    # One process per package: each service's tables live in its own SQLModel metadata.
+    migrations = [subprocess.Popen([sys.executable, "-m", "kit.migrations", pkg], env=env, cwd=ROOT) for pkg, _, _ in PROCESSES]  # noqa: S603
+    if any(m.wait() != 0 for m in migrations):
+        print("migrations failed", file=sys.stderr)
+        if handle is not None:
+            handle.cleanup()
+        return 1
     children: list[subprocess.Popen[bytes]] = []
 
     def on_signal(signum: int, _frame: object) -> None:

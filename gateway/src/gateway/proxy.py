@@ -72,6 +72,8 @@ def response_headers(resp: httpx.Response) -> dict[str, str]:
 
 
 def streamed(resp: httpx.Response) -> Response:
+    if resp.is_stream_consumed:  # an in-memory answer (a test transport): nothing left to stream
+        return Response(resp.content, status_code=resp.status_code, headers=response_headers(resp))
     return StreamingResponse(
         resp.aiter_raw(), status_code=resp.status_code, headers=response_headers(resp), background=BackgroundTask(resp.aclose)
     )

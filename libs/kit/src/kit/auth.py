@@ -51,7 +51,7 @@ class Principal:
 class KeySet:
     """The gateway's public keys, fetched from its JWKS endpoint and cached.
 
-    An unknown ``kid`` triggers one refetch (at most every ``min_refresh_seconds``), so a key
+    An unknown ``kid`` triggers a refetch (at most one every ``min_refresh_seconds``), so a key
     rotated at the gateway is picked up without restarting the service.
     """
 
@@ -61,7 +61,7 @@ class KeySet:
         *,
         client: httpx.AsyncClient | None = None,
         loader: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-        min_refresh_seconds: float = 10.0,
+        min_refresh_seconds: float = 1.0,
     ) -> None:
         self.url = url
         self._client = client
@@ -70,12 +70,13 @@ class KeySet:
         self._fetched_at = 0.0
         self._min_refresh = min_refresh_seconds
         self._lock = asyncio.Lock()
+        self._static = False
 
     @classmethod
     def static(cls, jwks: dict[str, Any]) -> "KeySet":
         ks = cls("static://")
         ks._keys = {k["kid"]: k for k in jwks.get("keys", [])}
-        ks._fetched_at = float("inf")
+        ks._static = True
         return ks
 
     async def _fetch(self) -> None:
@@ -94,10 +95,15 @@ class KeySet:
                 await client.aclose()
 
     async def get(self, kid: str) -> dict[str, Any] | None:
-        if kid in self._keys:
-            return self._keys[kid]
+        if kid in self._keys or self._static:
+            return self._keys.get(kid)
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+            if kid not in self._keys:
+                # At most one fetch per interval: a burst of unknown kids (a rotation, or forgeries)
+                # waits out the rest of the interval instead of hammering the JWKS endpoint.
+                wait = self._min_refresh - (time.monotonic() - self._fetched_at)
+                if wait > 0:
+                    await asyncio.sleep(min(wait, self._min_refresh))
                 try:
                     await self._fetch()
                 except (httpx.HTTPError, ValueError, OSError):

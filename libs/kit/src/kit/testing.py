@@ -98,8 +98,10 @@ async def rolled_back(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 def bind_app(app: FastAPI, bind: AsyncConnection | AsyncEngine) -> None:
     """Point the app's request sessions at ``bind``; on a connection, a request's commit only
     releases a savepoint, so the test's rollback undoes everything."""
-    mode = "create_savepoint" if isinstance(bind, AsyncConnection) else "conservative_savepoint"
-    app.state.sessionmaker = async_sessionmaker(bind=bind, expire_on_commit=False, join_transaction_mode=mode)
+    if isinstance(bind, AsyncConnection):
+        app.state.sessionmaker = async_sessionmaker(bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
+    else:
+        app.state.sessionmaker = async_sessionmaker(bind=bind, expire_on_commit=False)
 
 
 def api_client(app: FastAPI) -> httpx.AsyncClient:

@@ -1,0 +1,1 @@
+"""Cross-service tests: the real processes (e2e/) and the deployment files (deploy/)."""

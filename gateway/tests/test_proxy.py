@@ -30,6 +30,7 @@ class Upstream:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, bytes]] = []
         self.release: asyncio.Event | None = None
+        self.reached = asyncio.Event()
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         host_port = {8001: "applications", 8002: "credit-rating", 8003: "risk-pool", 8004: "subsidy"}[request.url.port or 0]
@@ -37,6 +38,7 @@ class Upstream:
             return httpx.Response(200, json=DOCS[host_port])
         body = await request.aread()
         self.calls.append((host_port, request.url.path, body))
+        self.reached.set()
         if self.release is not None:
             await self.release.wait()
         if request.url.path.endswith("/boom"):
@@ -149,8 +151,7 @@ async def test_a_second_request_while_the_first_is_in_flight_is_409(engine: Asyn
         async with bootstrap(app), api_client(app) as c:
             c.headers["Authorization"] = f"Bearer {await password_token(c, 'admin', 'test-admin-password')}"
             first = asyncio.create_task(c.post("/v1/loans/L-1/repayments", json={"a": 1}, headers={"Idempotency-Key": "k-flight"}))
-            while not upstream.calls:
-                await asyncio.sleep(0.01)
+            await upstream.reached.wait()  # the first request is held inside the service
             second = await c.post("/v1/loans/L-1/repayments", json={"a": 1}, headers={"Idempotency-Key": "k-flight"})
             assert second.status_code == 409
             upstream.release.set()

@@ -109,7 +109,9 @@ async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
     _, other_private, _ = signing.new_key("s")
     forged = {
         "alg none": f"{_b64({'alg': 'none', 'kid': header['kid']})}.{_b64(claims)}.",
-        "expired": signing.sign({**claims, "exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}, kid=header["kid"], encrypted_private_key=other_private, secret="s"),
+        "expired": signing.sign(
+            {**claims, "exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}, kid=header["kid"], encrypted_private_key=other_private, secret="s"
+        ),
         "unknown key": signing.sign(claims, kid="not-a-key", encrypted_private_key=other_private, secret="s"),
         "wrong signer": signing.sign(claims, kid=header["kid"], encrypted_private_key=other_private, secret="s"),
         "tampered": good[:-6] + ("AAAAAA" if not good.endswith("AAAAAA") else "BBBBBB"),

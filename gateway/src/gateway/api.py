@@ -102,7 +102,10 @@ def _rate_limit(request: Request, principal: Principal) -> None:
     bucket = buckets.setdefault(principal.subject, TokenBucket(rate=settings.rate_limit_per_second, capacity=settings.rate_limit_burst))
     wait = bucket.take()
     if wait > 0:
-        raise RateLimited(f"more than {settings.rate_limit_per_second:g} requests a second from {principal.subject}", headers={"Retry-After": str(math.ceil(wait))})
+        raise RateLimited(
+            f"more than {settings.rate_limit_per_second:g} requests a second from {principal.subject}",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
 
 
 @router.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
@@ -129,4 +132,4 @@ async def forward(request: Request, path: str) -> Response:
     return streamed(resp)
 
 
-__all__ = ["router", "response_headers"]
+__all__ = ["response_headers", "router"]

@@ -31,7 +31,7 @@ class Settings(BaseServiceSettings):
     seed_demo: bool = False
 
     @model_validator(mode="after")
-    def _no_placeholders(self) -> "Settings":
+    def _no_placeholders(self) -> Settings:
         refuse_placeholder(self.admin_password, name="GATEWAY_ADMIN_PASSWORD", environment=self.environment, placeholders={DEV_ADMIN_PASSWORD})
         refuse_placeholder(
             self.key_encryption_secret, name="GATEWAY_KEY_ENCRYPTION_SECRET", environment=self.environment, placeholders={DEV_KEY_SECRET}

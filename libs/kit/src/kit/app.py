@@ -104,7 +104,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
@@ -254,4 +254,4 @@ def create_service_app(
     return app
 
 
-__all__ = ["create_service_app", "PROBLEM_JSON"]
+__all__ = ["PROBLEM_JSON", "create_service_app"]

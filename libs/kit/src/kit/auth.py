@@ -73,7 +73,7 @@ class KeySet:
         self._static = False
 
     @classmethod
-    def static(cls, jwks: dict[str, Any]) -> "KeySet":
+    def static(cls, jwks: dict[str, Any]) -> KeySet:
         ks = cls("static://")
         ks._keys = {k["kid"]: k for k in jwks.get("keys", [])}
         ks._static = True

@@ -24,3 +24,10 @@ def pg_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def tokens() -> TokenFactory:
     return TokenFactory()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Apps under test log to the captured stdout; detach before pytest closes it (atexit hooks log too)."""
+    import logging
+
+    logging.getLogger().handlers.clear()

@@ -34,7 +34,7 @@ class BaseServiceSettings(BaseSettings):
     call_deadline_seconds: float = Field(5.0, validation_alias="CALL_DEADLINE_SECONDS", gt=0)
 
     @model_validator(mode="after")
-    def _database_configured(self) -> "BaseServiceSettings":
+    def _database_configured(self) -> BaseServiceSettings:
         if self.environment == "production" and not self.database_url:
             raise ValueError("DATABASE_URL must be set in production")
         return self

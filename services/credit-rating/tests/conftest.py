@@ -1,9 +1,15 @@
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from credit_rating_support import Roles
 
 from credit_rating.main import create_app
 from credit_rating.settings import Settings
@@ -36,3 +42,8 @@ async def app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAP
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def who(tokens: TokenFactory) -> Roles:
+    return Roles(tokens)

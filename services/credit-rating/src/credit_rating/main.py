@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from credit_rating.api import router
+from credit_rating.api import NDJSON, router
 from credit_rating.settings import Settings
 from kit.app import create_service_app
 from kit.auth import KeySet
@@ -20,6 +20,9 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         settings=settings,
         routers=[router],
         keys=keys,
+        content_types=[NDJSON],
+        # a 10,000-household campaign with 144 indicators each is ~25 MB of JSON
+        body_limits={"/v1/assessments/batch": 64 * 1024 * 1024, "/v1/rating-households": 32 * 1024 * 1024, "/v1/rating-events": 16 * 1024 * 1024},
     )
 
 

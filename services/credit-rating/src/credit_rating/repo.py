@@ -1,12 +1,329 @@
-"""Every query of the credit-rating service."""
+"""Every query of the credit-rating service. Bulk paths are set-based: ``unnest`` arrays and COPY."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from credit_rating.models import Scorecard
+from credit_rating.models import Assessment, BlacklistEntry, Certificate, Penalty, RatingHousehold, Scorecard
+
+ASSESSMENT_COLUMNS = (
+    "id", "household_id", "village_code", "scorecard_id", "scorecard_status", "assessed_on", "valid_until", "score", "raw_score",
+    "base_points", "bonus_points", "deduction_points", "grade", "credit_line", "vetoed", "veto_reasons", "indicator_values",
+    "category_scores", "is_current", "supersedes_id", "superseded_by_id", "assessed_by",
+)
 
 
-async def list_scorecards(session: AsyncSession, *, limit: int = 100) -> list[Scorecard]:
-    return list((await session.execute(select(Scorecard).order_by(Scorecard.id).limit(limit))).scalars())
+# ---------------------------------------------------------------- scorecards
+
+
+async def add(session: AsyncSession, row: Any) -> Any:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_scorecard(session: AsyncSession, version: int, *, for_update: bool = False) -> Scorecard | None:
+    stmt = select(Scorecard).where(Scorecard.id == version)  # type: ignore[arg-type]
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def scorecard_stamp(session: AsyncSession, version: int) -> Row[Any] | None:
+    """(id, status, county_code, published_at) without the definition: enough to use a cached compile."""
+    return (
+        await session.execute(
+            text("SELECT id, status, county_code, published_at FROM scorecards WHERE id = :id"), {"id": version}
+        )
+    ).first()
+
+
+async def scorecard_definition(session: AsyncSession, version: int) -> dict[str, Any]:
+    return (await session.execute(text("SELECT definition FROM scorecards WHERE id = :id"), {"id": version})).scalar_one()
+
+
+async def active_scorecard_id(session: AsyncSession, county_code: str) -> int | None:
+    """The latest published version for a county: its own if it has one, else the province-wide default."""
+    return (
+        await session.execute(
+            text(
+                "SELECT id FROM scorecards WHERE status = 'published' AND (county_code = :county OR county_code IS NULL)"
+                " ORDER BY (county_code IS NULL), published_at DESC, id DESC LIMIT 1"
+            ),
+            {"county": county_code},
+        )
+    ).scalar_one_or_none()
+
+
+async def list_scorecards(
+    session: AsyncSession, *, county_code: str | None, status: str | None, after: int | None, limit: int
+) -> list[Scorecard]:
+    stmt = select(Scorecard).order_by(Scorecard.id).limit(limit)  # type: ignore[arg-type]
+    if county_code is not None:
+        stmt = stmt.where(Scorecard.county_code == county_code)  # type: ignore[arg-type]
+    if status is not None:
+        stmt = stmt.where(Scorecard.status == status)  # type: ignore[arg-type]
+    if after is not None:
+        stmt = stmt.where(Scorecard.id > after)  # type: ignore[arg-type,operator]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def scorecard_used(session: AsyncSession, version: int) -> bool:
+    return bool(await session.scalar(text("SELECT EXISTS (SELECT 1 FROM assessments WHERE scorecard_id = :id)"), {"id": version}))
+
+
+# ---------------------------------------------------------------- roster and assessments
+
+
+async def lock_roster(session: AsyncSession, household_ids: Sequence[str], village_codes: Sequence[str]) -> dict[str, Row[Any]]:
+    """Insert missing roster rows and lock all of them (row locks, no lock-table slots), so two
+    assessments of one household serialise; returns each household's roster village and current
+    assessment as committed by whoever held the lock before."""
+    rows = await session.execute(
+        text(
+            "INSERT INTO rating_households (household_id, village_code)"
+            " SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:villages AS text[]))"
+            " ON CONFLICT (household_id) DO UPDATE SET updated_at = rating_households.updated_at"
+            " RETURNING household_id, village_code, current_assessment_id"
+        ),
+        {"ids": list(household_ids), "villages": list(village_codes)},
+    )
+    return {r.household_id: r for r in rows}
+
+
+async def allocate_assessment_ids(session: AsyncSession, count: int) -> list[int]:
+    rows = await session.execute(
+        text("SELECT nextval(pg_get_serial_sequence('assessments', 'id')) FROM generate_series(1, :n)"), {"n": count}
+    )
+    return [r[0] for r in rows]
+
+
+async def supersede(session: AsyncSession, old_ids: Sequence[int], new_ids: Sequence[int]) -> None:
+    """A re-assessment supersedes the previous one: it stops being current and names its successor."""
+    if not old_ids:
+        return
+    await session.execute(
+        text(
+            "UPDATE assessments a SET is_current = false, superseded_by_id = s.new_id"
+            " FROM unnest(CAST(:old AS bigint[]), CAST(:new AS bigint[])) AS s(old_id, new_id) WHERE a.id = s.old_id"
+        ),
+        {"old": list(old_ids), "new": list(new_ids)},
+    )
+
+
+async def copy_assessments(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY the new assessments in (binary protocol through asyncpg), inside the request's transaction."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table("assessments", records=records, columns=list(ASSESSMENT_COLUMNS))
+
+
+async def point_roster_at(session: AsyncSession, household_ids: Sequence[str], assessment_ids: Sequence[int]) -> None:
+    await session.execute(
+        text(
+            "UPDATE rating_households r SET current_assessment_id = s.aid, updated_at = now()"
+            " FROM unnest(CAST(:ids AS text[]), CAST(:aids AS bigint[])) AS s(hid, aid) WHERE r.household_id = s.hid"
+        ),
+        {"ids": list(household_ids), "aids": list(assessment_ids)},
+    )
+
+
+async def get_assessment(session: AsyncSession, assessment_id: int) -> Assessment | None:
+    return await session.get(Assessment, assessment_id)
+
+
+async def list_assessments(
+    session: AsyncSession, *, household_id: str | None, region_prefix: str | None, current_only: bool, before: int | None, limit: int
+) -> list[Assessment]:
+    """Newest first (history per household)."""
+    stmt = select(Assessment).order_by(Assessment.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if household_id is not None:
+        stmt = stmt.where(Assessment.household_id == household_id)  # type: ignore[arg-type]
+    if region_prefix:
+        stmt = stmt.where(Assessment.village_code.startswith(region_prefix))  # type: ignore[attr-defined]
+    if current_only:
+        stmt = stmt.where(Assessment.is_current)  # type: ignore[arg-type]
+    if before is not None:
+        stmt = stmt.where(Assessment.id < before)  # type: ignore[arg-type,operator]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def roster_row(session: AsyncSession, household_id: str, *, for_update: bool = False) -> RatingHousehold | None:
+    stmt = select(RatingHousehold).where(RatingHousehold.household_id == household_id)  # type: ignore[arg-type]
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def upsert_roster(session: AsyncSession, entries: Sequence[tuple[str, str, bool]]) -> int:
+    """建档立卡 roster from the registry: set-based upsert of (household, village, registered)."""
+    result = await session.execute(
+        text(
+            "INSERT INTO rating_households (household_id, village_code, registered)"
+            " SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:villages AS text[]), CAST(:registered AS boolean[]))"
+            " ON CONFLICT (household_id) DO UPDATE SET village_code = EXCLUDED.village_code, registered = EXCLUDED.registered,"
+            " updated_at = now()"
+        ),
+        {"ids": [e[0] for e in entries], "villages": [e[1] for e in entries], "registered": [e[2] for e in entries]},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def coverage(session: AsyncSession, *, prefix: str, group_len: int, as_of: date) -> list[Row[Any]]:
+    """Registered households and those with a current rating, grouped by the sub-region prefix."""
+    return list(
+        await session.execute(
+            text(
+                "SELECT rpad(substr(r.village_code, 1, :glen), 12, '0') AS code,"
+                " count(*) AS registered, count(a.id) AS rated"
+                " FROM rating_households r"
+                " LEFT JOIN assessments a ON a.id = r.current_assessment_id AND a.valid_until >= :as_of"
+                " WHERE r.registered AND r.village_code LIKE :prefix GROUP BY 1 ORDER BY 1"
+            ),
+            {"glen": group_len, "prefix": prefix + "%", "as_of": as_of},
+        )
+    )
+
+
+# ---------------------------------------------------------------- penalties, blacklist, loan events
+
+
+async def penalties_for(session: AsyncSession, assessment_id: int) -> list[Penalty]:
+    stmt = select(Penalty).where(Penalty.assessment_id == assessment_id).order_by(Penalty.id)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def active_blacklist(session: AsyncSession, household_id: str) -> list[BlacklistEntry]:
+    stmt = (
+        select(BlacklistEntry)
+        .where(BlacklistEntry.household_id == household_id, BlacklistEntry.removed_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .order_by(BlacklistEntry.id)  # type: ignore[arg-type]
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_blacklist_entry(session: AsyncSession, entry_id: int, *, for_update: bool = False) -> BlacklistEntry | None:
+    stmt = select(BlacklistEntry).where(BlacklistEntry.id == entry_id)  # type: ignore[arg-type]
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_blacklist(
+    session: AsyncSession, *, household_id: str | None, region_prefix: str | None, active_only: bool, after: int | None, limit: int
+) -> list[BlacklistEntry]:
+    stmt = select(BlacklistEntry).order_by(BlacklistEntry.id).limit(limit)  # type: ignore[arg-type]
+    if household_id is not None:
+        stmt = stmt.where(BlacklistEntry.household_id == household_id)  # type: ignore[arg-type]
+    if region_prefix:
+        stmt = stmt.where(BlacklistEntry.village_code.startswith(region_prefix))  # type: ignore[attr-defined]
+    if active_only:
+        stmt = stmt.where(BlacklistEntry.removed_at.is_(None))  # type: ignore[union-attr]
+    if after is not None:
+        stmt = stmt.where(BlacklistEntry.id > after)  # type: ignore[arg-type,operator]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def remove_blacklist_entry(session: AsyncSession, entry: BlacklistEntry, *, actor: str, reason: str) -> None:
+    entry.removed_at = await session.scalar(select(func.now()))
+    entry.removed_by = actor
+    entry.removal_reason = reason
+    await session.flush()
+
+
+async def record_loan_events(session: AsyncSession, events: Sequence[tuple[int, str, str, str, str, int]]) -> set[int]:
+    """Mark events applied; returns the seqs that were new (a replayed seq conflicts and is skipped)."""
+    rows = await session.execute(
+        text(
+            "INSERT INTO applied_loan_events (seq, loan_id, type, household_id, action, points)"
+            " SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:loan AS text[]), CAST(:type AS text[]),"
+            " CAST(:hid AS text[]), CAST(:action AS text[]), CAST(:points AS int[]))"
+            " ON CONFLICT (seq) DO NOTHING RETURNING seq"
+        ),
+        {
+            "seq": [e[0] for e in events], "loan": [e[1] for e in events], "type": [e[2] for e in events],
+            "hid": [e[3] for e in events], "action": [e[4] for e in events], "points": [e[5] for e in events],
+        },
+    )
+    return {r[0] for r in rows}
+
+
+async def add_penalties(session: AsyncSession, penalties: Sequence[tuple[str, int, str, str, int]]) -> None:
+    """Deductions from loan events, counted against each household's current assessment (if any)."""
+    if not penalties:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO penalties (household_id, assessment_id, points, reason, loan_id, event_seq)"
+            " SELECT p.hid, r.current_assessment_id, p.points, p.reason, p.loan, p.seq"
+            " FROM unnest(CAST(:hid AS text[]), CAST(:points AS int[]), CAST(:reason AS text[]), CAST(:loan AS text[]),"
+            " CAST(:seq AS bigint[])) AS p(hid, points, reason, loan, seq)"
+            " LEFT JOIN rating_households r ON r.household_id = p.hid"
+        ),
+        {
+            "hid": [p[0] for p in penalties], "points": [p[1] for p in penalties], "reason": [p[2] for p in penalties],
+            "loan": [p[3] for p in penalties], "seq": [p[4] for p in penalties],
+        },
+    )
+
+
+async def add_blacklist_entries(session: AsyncSession, entries: Sequence[tuple[str, str, str, str, str, str | None, int | None]]) -> None:
+    """(household, village, reason, source, actor, loan_id, event_seq) rows."""
+    if not entries:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO blacklist_entries (household_id, village_code, reason, source, actor, loan_id, event_seq)"
+            " SELECT * FROM unnest(CAST(:hid AS text[]), CAST(:village AS text[]), CAST(:reason AS text[]), CAST(:source AS text[]),"
+            " CAST(:actor AS text[]), CAST(:loan AS text[]), CAST(:seq AS bigint[]))"
+        ),
+        {
+            "hid": [e[0] for e in entries], "village": [e[1] for e in entries], "reason": [e[2] for e in entries],
+            "source": [e[3] for e in entries], "actor": [e[4] for e in entries], "loan": [e[5] for e in entries],
+            "seq": [e[6] for e in entries],
+        },
+    )
+
+
+# ---------------------------------------------------------------- certificates
+
+
+async def revoke_certificates(session: AsyncSession, household_ids: Sequence[str], *, reason: str, actor: str) -> int:
+    """信用证 revoked (veto, blacklist, re-assessment): every valid certificate of these households."""
+    if not household_ids:
+        return 0
+    result = await session.execute(
+        text(
+            "UPDATE certificates SET status = 'revoked', revoked_at = now(), revoked_by = :actor, revoked_reason = :reason"
+            " WHERE household_id = ANY(CAST(:ids AS text[])) AND status = 'valid'"
+        ),
+        {"ids": list(household_ids), "reason": reason, "actor": actor},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def next_certificate_serial(session: AsyncSession) -> int:
+    return int(await session.scalar(text("SELECT nextval(pg_get_serial_sequence('certificates', 'id'))")))  # type: ignore[arg-type]
+
+
+async def get_certificate(session: AsyncSession, number: str, *, for_update: bool = False) -> Certificate | None:
+    stmt = select(Certificate).where(Certificate.number == number)  # type: ignore[arg-type]
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def revoke_certificate(session: AsyncSession, certificate: Certificate, *, actor: str, reason: str) -> None:
+    await session.execute(
+        update(Certificate)
+        .where(Certificate.id == certificate.id)  # type: ignore[arg-type]
+        .values(status="revoked", revoked_at=func.now(), revoked_by=actor, revoked_reason=reason)
+    )
+    await session.refresh(certificate)

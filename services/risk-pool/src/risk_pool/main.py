@@ -5,10 +5,10 @@ from __future__ import annotations
 import uvicorn
 from fastapi import FastAPI
 
-from risk_pool.api import router
-from risk_pool.settings import Settings
 from kit.app import create_service_app
 from kit.auth import KeySet
+from risk_pool.api import router
+from risk_pool.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:

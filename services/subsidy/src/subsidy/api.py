@@ -2,17 +2,311 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-from subsidy import service
-from subsidy.schemas import SubsidyPlanPage
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
 from kit.auth import scoped
 from kit.db import Session
+from kit.errors import Conflict, DependencyUnavailable, Forbidden, InvalidInput, problem_responses
+from subsidy import service
+from subsidy.errors import (
+    AccountNotFound,
+    BatchNotFound,
+    BatchStateConflict,
+    FundBelowCommitted,
+    InvalidPlan,
+    NoticeNotFound,
+    PaymentsIncomplete,
+    PeriodNotEnded,
+    PlanExists,
+    PlanNotFound,
+)
+from subsidy.schemas import (
+    AccountPage,
+    AccountPublic,
+    AllocationIn,
+    ApprovalForm,
+    BatchPage,
+    BatchPay,
+    BatchPublic,
+    BatchReconcile,
+    EventsApplied,
+    FundFigures,
+    FundUpdate,
+    HouseholdStatus,
+    HouseholdsUpdated,
+    LinePage,
+    LoanEventIn,
+    NoticePage,
+    PaidFigures,
+    PlanCreate,
+    PlanPage,
+    PlanPublic,
+    SettlementCreate,
+    decode_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(prefix="/v1")
 
+Limit = Annotated[int, Query(ge=1, le=500)]
+LoanIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+PDF = {200: {"content": {"application/pdf": {}}, "description": "PDF document"}}
+CSV = {200: {"content": {"text/csv": {}}, "description": "CSV document"}}
 
-@router.get("/subsidy-plans", response_model=SubsidyPlanPage, summary="List subsidy_plans")
-async def list_subsidy_plans(session: Session, principal: scoped("subsidy:read")) -> SubsidyPlanPage:
-    rows = await service.list_subsidy_plans(session=session)
-    return SubsidyPlanPage(items=[r.model_dump(mode="json") for r in rows])
+
+def _cursor_int(cursor: str | None) -> int:
+    key = decode_cursor(cursor)
+    if key is None:
+        return 0
+    if len(key) != 1 or not isinstance(key[0], int):
+        raise InvalidInput("cursor is not one this service issued", errors=[{"field": "cursor", "message": "unreadable"}])
+    return key[0]
+
+
+def _next(key: Any) -> str | None:
+    if key is None:
+        return None
+    return encode_cursor(list(key) if isinstance(key, tuple) else [key])
+
+
+# ---------------------------------------------------------------- plans
+
+
+@router.post(
+    "/subsidy-plans", status_code=201, response_model=PlanPublic, summary="Create a county subsidy plan (贴息计划)",
+    responses=problem_responses(InvalidPlan, Forbidden, PlanExists),
+)
+async def create_plan(body: PlanCreate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.create_plan(session=session, principal=principal, data=body)
+
+
+@router.get("/subsidy-plans", response_model=PlanPage, summary="List subsidy plans")
+async def list_plans(
+    session: Session, principal: scoped("subsidy:read"), county_code: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
+    year: int | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    items, key = await service.list_plans(session=session, after_id=_cursor_int(cursor), limit=limit, county_code=county_code, year=year)
+    return {"items": items, "next_cursor": _next(key)}
+
+
+@router.get("/subsidy-plans/{plan_id}", response_model=PlanPublic, summary="One subsidy plan", responses=problem_responses(PlanNotFound))
+async def get_plan(plan_id: int, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+    return await service.get_plan(session=session, plan_id=plan_id)
+
+
+@router.put(
+    "/subsidy-plans/{plan_id}/fund", response_model=PlanPublic, summary="Change a plan's total fund (贴息资金总额)",
+    responses=problem_responses(PlanNotFound, Forbidden, FundBelowCommitted),
+)
+async def set_fund(plan_id: int, body: FundUpdate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.set_total_fund(session=session, principal=principal, plan_id=plan_id, total_fund=body.total_fund)
+
+
+@router.put(
+    "/subsidy-plans/{plan_id}/allocations", response_model=PlanPublic, summary="Replace the township allocation (计划分配)",
+    responses=problem_responses(PlanNotFound, Forbidden, InvalidPlan),
+)
+async def set_allocations(
+    plan_id: int, body: Annotated[list[AllocationIn], Body(max_length=1000)], session: Session, principal: scoped("subsidy:write")
+) -> dict[str, Any]:
+    return await service.replace_allocations(session=session, principal=principal, plan_id=plan_id, allocations=body)
+
+
+# ---------------------------------------------------------------- loan events and households (internal)
+
+
+@router.post(
+    "/subsidy-events", response_model=EventsApplied, summary="Apply loan events, each once by seq (internal)",
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+async def apply_events(
+    request: Request, body: Annotated[list[LoanEventIn], Body(max_length=5000)], session: Session, principal: scoped("internal")
+) -> dict[str, Any]:
+    limit = request.app.state.settings.event_batch_limit
+    if len(body) > limit:
+        raise InvalidInput(f"at most {limit} events per request", errors=[{"field": "body", "message": f"{len(body)} events"}])
+    return await service.apply_events(session=session, events=body)
+
+
+@router.put(
+    "/subsidy-accounts/households", response_model=HouseholdsUpdated, summary="Household registry status (建档立卡) (internal)",
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+async def put_households(
+    request: Request, body: Annotated[list[HouseholdStatus], Body(max_length=100_000)], session: Session, principal: scoped("internal")
+) -> dict[str, Any]:
+    limit = request.app.state.settings.household_batch_limit
+    if len(body) > limit:
+        raise InvalidInput(f"at most {limit} households per request", errors=[{"field": "body", "message": f"{len(body)} households"}])
+    return {"updated": await service.update_households(session=session, households=body)}
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@router.get("/subsidy-accounts", response_model=AccountPage, summary="Per-loan subsidy accounts the caller may see")
+async def list_accounts(
+    session: Session, principal: scoped("subsidy:read"),
+    household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
+    status: Literal["active", "overdue", "defaulted", "closed", "written_off", "diverted"] | None = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    key = decode_cursor(cursor)
+    items, last = await service.list_accounts(
+        session=session, principal=principal, after=str(key[0]) if key else None, limit=limit, household_id=household_id, status=status
+    )
+    return {"items": items, "next_cursor": _next(last)}
+
+
+@router.get(
+    "/subsidy-accounts/{loan_id}", response_model=AccountPublic, summary="One loan's subsidy account with its loan-years",
+    responses=problem_responses(AccountNotFound, Forbidden),
+)
+async def get_account(loan_id: LoanIdPath, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+    return await service.get_account(session=session, principal=principal, loan_id=loan_id)
+
+
+@router.get(
+    "/subsidy-approval-forms/{loan_id}", response_model=ApprovalForm, summary="扶贫贴息贷款申报审批表 fields",
+    responses=problem_responses(AccountNotFound, Forbidden),
+)
+async def approval_form(loan_id: LoanIdPath, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+    return await service.approval_form(session=session, principal=principal, loan_id=loan_id)
+
+
+# ---------------------------------------------------------------- settlements
+
+
+@router.post(
+    "/settlements", status_code=201, response_model=BatchPublic, summary="Settle a township's loan-years for a plan period",
+    responses=problem_responses(InvalidInput, Forbidden, PlanNotFound, PeriodNotEnded, DependencyUnavailable),
+)
+async def create_settlement(request: Request, body: SettlementCreate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.create_settlement(
+        session=session, principal=principal, data=body, applications=request.app.state.applications,
+        chunk_loans=request.app.state.settings.settlement_chunk_loans,
+    )
+
+
+@router.get("/settlements", response_model=BatchPage, summary="Settlement batches in the caller's region")
+async def list_settlements(
+    session: Session, principal: scoped("subsidy:read"), plan_id: int | None = None,
+    status: Literal["draft", "approved", "paid", "reconciled", "cancelled"] | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    items, key = await service.list_batches(
+        session=session, principal=principal, after_id=_cursor_int(cursor), limit=limit, plan_id=plan_id, status=status
+    )
+    return {"items": items, "next_cursor": _next(key)}
+
+
+@router.get("/settlements/{batch_id}", response_model=BatchPublic, summary="One settlement batch", responses=problem_responses(BatchNotFound, Forbidden))
+async def get_settlement(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+    return await service.get_batch(session=session, principal=principal, batch_id=batch_id)
+
+
+@router.get(
+    "/settlements/{batch_id}/lines", response_model=LinePage, summary="A batch's loan-years: amount, eligibility, reason",
+    responses=problem_responses(BatchNotFound, Forbidden),
+)
+async def settlement_lines(
+    batch_id: int, session: Session, principal: scoped("subsidy:read"), eligible: bool | None = None, reason: str | None = None,
+    limit: Limit = 100, cursor: str | None = None,
+) -> dict[str, Any]:
+    key = decode_cursor(cursor)
+    after = (str(key[0]), int(key[1])) if key and len(key) == 2 else None
+    items, last = await service.batch_lines(session=session, principal=principal, batch_id=batch_id, after=after, limit=limit, eligible=eligible, reason=reason)
+    return {"items": items, "next_cursor": _next(last)}
+
+
+@router.post(
+    "/settlements/{batch_id}/approve", response_model=BatchPublic, summary="Township finance office approves a draft batch",
+    responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict),
+)
+async def approve_settlement(batch_id: int, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.approve_batch(session=session, principal=principal, batch_id=batch_id)
+
+
+@router.post(
+    "/settlements/{batch_id}/pay", response_model=BatchPublic, summary="Record the payment of an approved batch, one reference per recipient",
+    responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict, PaymentsIncomplete),
+)
+async def pay_settlement(batch_id: int, body: BatchPay, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.pay_batch(session=session, principal=principal, batch_id=batch_id, data=body)
+
+
+@router.post(
+    "/settlements/{batch_id}/reconcile", response_model=BatchPublic, summary="Reconcile a paid batch against the statement",
+    responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict, InvalidInput),
+)
+async def reconcile_settlement(batch_id: int, body: BatchReconcile, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.reconcile_batch(session=session, principal=principal, batch_id=batch_id, data=body)
+
+
+@router.post(
+    "/settlements/{batch_id}/cancel", response_model=BatchPublic, summary="Withdraw a draft batch, releasing its loan-years and fund",
+    responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict),
+)
+async def cancel_settlement(batch_id: int, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+    return await service.cancel_batch(session=session, principal=principal, batch_id=batch_id)
+
+
+@router.get(
+    "/settlements/{batch_id}/register.csv", summary="贴息资金发放登记表 (CSV)", response_class=StreamingResponse,
+    responses={**CSV, **problem_responses(BatchNotFound, Forbidden)},
+)
+async def register_csv(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> StreamingResponse:
+    body = await service.register_csv(session=session, principal=principal, batch_id=batch_id)
+    return StreamingResponse(
+        body, media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename=\"register-{batch_id}.csv\""},
+    )
+
+
+@router.get(
+    "/settlements/{batch_id}/register.pdf", summary="贴息资金发放登记表 (PDF)", response_class=Response,
+    responses={**PDF, **problem_responses(BatchNotFound, Forbidden)},
+)
+async def register_pdf(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> Response:
+    pdf = await service.register_pdf(session=session, principal=principal, batch_id=batch_id)
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"register-{batch_id}.pdf\""})
+
+
+# ---------------------------------------------------------------- notices and figures
+
+
+@router.get("/subsidy-notices", response_model=NoticePage, summary="Collection notices (贴息资金领取通知书) the caller may see")
+async def list_notices(
+    session: Session, principal: scoped("subsidy:read"), household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
+    batch_id: int | None = None, limit: Limit = 50, cursor: str | None = None,
+) -> dict[str, Any]:
+    key = decode_cursor(cursor)
+    after = (int(key[0]), str(key[1])) if key and len(key) == 2 else None
+    items, last = await service.list_notices(session=session, principal=principal, after=after, limit=limit, household_id=household_id, batch_id=batch_id)
+    return {"items": items, "next_cursor": _next(last)}
+
+
+@router.get(
+    "/subsidy-notices/{batch_id}/{recipient_id}.pdf", summary="贴息资金领取通知书 for one recipient (PDF)", response_class=Response,
+    responses={**PDF, **problem_responses(NoticeNotFound, Forbidden, Conflict)},
+)
+async def notice_pdf(
+    batch_id: int, recipient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")], session: Session, principal: scoped("subsidy:read")
+) -> Response:
+    pdf = await service.notice_pdf(session=session, principal=principal, batch_id=batch_id, recipient_id=recipient_id)
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"notice-{batch_id}-{recipient_id}.pdf\""})
+
+
+@router.get("/subsidy-figures/paid", response_model=PaidFigures, summary="Subsidy paid by region and plan year", responses=problem_responses(Forbidden))
+async def paid_figures(
+    session: Session, principal: scoped("subsidy:read"), level: Literal["county", "township", "village"] = "township", year: int | None = None
+) -> dict[str, Any]:
+    return {"level": level, "items": await service.paid_figures(session=session, principal=principal, level=level, year=year)}
+
+
+@router.get("/subsidy-figures/funds", response_model=FundFigures, summary="Fund used and remaining per plan", responses=problem_responses(Forbidden))
+async def fund_figures(session: Session, principal: scoped("subsidy:read"), year: int | None = None) -> dict[str, Any]:
+    return {"items": await service.fund_figures(session=session, principal=principal, year=year)}
+

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from subsidy.api import router
-from subsidy.settings import Settings
 from kit.app import create_service_app
 from kit.auth import KeySet
+from subsidy.api import router
+from subsidy.clients.applications import ApplicationsClient
+from subsidy.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, keys: KeySet | None = None, applications_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """``applications_transport`` lets tests fake the applications service (httpx.MockTransport)."""
     settings = settings or Settings()
-    return create_service_app(
+    applications = ApplicationsClient(
+        base_url=settings.applications_url, deadline_seconds=settings.call_deadline_seconds, transport=applications_transport
+    )
+
+    @asynccontextmanager
+    async def close_clients(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await applications.aclose()
+
+    app = create_service_app(
         name="subsidy",
         title="Subsidy service",
         description="Interest subsidy (贴息) plans and budgets, per-loan subsidy accounts, yearly settlement, payouts, registers and notices.",
         settings=settings,
         routers=[router],
         keys=keys,
+        hooks=[close_clients],
     )
+    app.state.applications = applications
+    return app
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Subsidy service configuration (``SUBSIDY_*`` variables plus the shared ones)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import BaseServiceSettings
@@ -10,3 +11,7 @@ class Settings(BaseServiceSettings):
 
     database_name: str = "fupin_subsidy"
     port: int = 8004
+    applications_url: str = Field("http://127.0.0.1:8001", description="Base URL of the applications service (business date).")
+    settlement_chunk_loans: int = Field(100_000, gt=0, description="Loans per set-based INSERT … SELECT when settling a batch.")
+    event_batch_limit: int = Field(5_000, gt=0, description="Most events accepted in one POST /v1/subsidy-events.")
+    household_batch_limit: int = Field(50_000, gt=0, description="Most households accepted in one PUT /v1/subsidy-accounts/households.")

@@ -12,7 +12,9 @@ case "$process" in
   credit-rating) export CREDIT_RATING_HOST="${CREDIT_RATING_HOST:-0.0.0.0}"; exec python -m credit_rating.main "$@" ;;
   risk-pool)     export RISK_POOL_HOST="${RISK_POOL_HOST:-0.0.0.0}";         exec python -m risk_pool.main "$@" ;;
   subsidy)       export SUBSIDY_HOST="${SUBSIDY_HOST:-0.0.0.0}";             exec python -m subsidy.main "$@" ;;
-  # Migrations for the named packages (all five when none is named); run before a rollout.
-  migrate)       exec python /opt/fupin/migrate.py "$@" ;;
+  # Create and migrate the databases of the named packages (all five when none is named).
+  migrate)       exec python -m kit.migrations "$@" ;;
+  # Block until the named packages' databases are at this image's head: SECONDS package...
+  wait-for-migrations) exec python /opt/fupin/wait_for_migrations.py "$@" ;;
   *)             exec "$process" "$@" ;;
 esac

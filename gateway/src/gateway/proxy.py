@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 from gateway.domain import RouteTable
 from gateway.errors import UpstreamUnavailable
 from kit.logs import request_id_var
+from kit.tracing import outbound_headers
 
 log = logging.getLogger("gateway.proxy")
 HOP_BY_HOP = frozenset(
@@ -55,8 +56,8 @@ class Upstreams:
         url = f"{self.urls[service]}{request.url.path}" + (f"?{query}" if query else "")
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
         rid = request_id_var.get()
-        if rid:
-            headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"] + [("x-request-id", rid)]
+        replaced = {"x-request-id": rid, **outbound_headers()}
+        headers = [(k, v) for k, v in headers if k.lower() not in replaced] + [(k, v) for k, v in replaced.items() if v]
         content: Any = body if body is not None else request.stream()
         outbound = self.client.build_request(request.method, url, headers=headers, content=content)
         try:

@@ -27,8 +27,9 @@ from kit.errors import (
     problem_response,
 )
 from kit.logs import configure_logging, request_id_var
-from kit.metrics import DURATION, IN_FLIGHT, REQUESTS, metrics_response
+from kit.metrics import DURATION, IN_FLIGHT, POOL_IN_USE, REQUESTS, metrics_response
 from kit.settings import BaseServiceSettings
+from kit.tracing import enable_export, from_header, trace_var
 
 access_log = logging.getLogger("access")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -84,6 +85,7 @@ class RequestContextMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         rid = headers.get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        trace_token = trace_var.set(from_header(headers.get("traceparent")))
         path, method = scope["path"], scope["method"]
         started = time.perf_counter()
         status_holder = {"status": 500}
@@ -143,6 +145,7 @@ class RequestContextMiddleware:
                            "duration_ms": round(elapsed * 1000, 2)},
                 )
             request_id_var.reset(token)
+            trace_var.reset(trace_token)
 
     def _precheck(self, method: str, path: str, headers: dict[str, str]) -> ServiceError | None:
         length = headers.get("content-length")
@@ -199,6 +202,8 @@ def create_service_app(
     if settings.database_url:
         app.state.engine = create_engine(database_url(settings.database_url, settings.database_name), pool_size=settings.db_pool_size)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        pool = app.state.engine.sync_engine.pool
+        POOL_IN_USE.labels(name).set_function(pool.checkedout)  # read at scrape time, no polling
 
     install_error_handlers(app)
     app.add_middleware(
@@ -251,6 +256,7 @@ def create_service_app(
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+    enable_export(app, name)
     return app
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from kit.metrics import POOL_WAIT
 
 
 def database_url(server_url: str, database: str, *, driver: str = "asyncpg") -> str:
@@ -32,6 +35,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
+        started = time.perf_counter()
+        await session.connection()  # check out now, so the wait for a pooled connection is measured
+        POOL_WAIT.labels(request.app.state.service_name).observe(time.perf_counter() - started)
         try:
             yield session
             await session.commit()

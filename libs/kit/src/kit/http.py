@@ -12,6 +12,7 @@ import httpx
 from kit.errors import DependencyUnavailable
 from kit.logs import request_id_var
 from kit.metrics import BREAKER_OPEN, OUTBOUND_DURATION
+from kit.tracing import outbound_headers
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -78,6 +79,7 @@ class ServiceClient:
         rid = request_id_var.get()
         if rid:
             headers.setdefault("X-Request-ID", rid)
+        headers.update(outbound_headers())
         if not self.breaker.allow():
             BREAKER_OPEN.labels(self.caller, self.dependency).set(1)
             raise DependencyUnavailable(f"{self.dependency} is unavailable (circuit open); retry later", dependency=self.dependency)

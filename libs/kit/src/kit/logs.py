@@ -9,6 +9,7 @@ import sys
 import time
 
 from kit.identifiers import mask_ids_in_text
+from kit.tracing import trace_var
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -25,6 +26,7 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "logger": record.name,
             "request_id": request_id_var.get(),
+            "trace_id": (trace.trace_id if (trace := trace_var.get()) else None),
             "message": record.getMessage(),
         }
         for key in ("method", "route", "path", "status", "duration_ms", "client"):

@@ -26,3 +26,10 @@ BREAKER_OPEN = Gauge("circuit_breaker_open", "1 while calls to a dependency are 
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+POOL_IN_USE = Gauge("db_pool_connections_in_use", "Database connections checked out of this process's pool.", ["service"])
+POOL_WAIT = Histogram(
+    "db_pool_wait_seconds",
+    "Time a request waited for a database connection.",
+    ["service"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -55,7 +55,7 @@ from credit_rating.schemas import (
     ScorecardSummary,
 )
 from kit.auth import Principal
-from kit.errors import Forbidden, InvalidInput
+from kit.errors import Forbidden, InvalidInput, ServiceError
 from kit.identifiers import division_level, region_prefix
 
 MAX_BATCH = 10_000
@@ -133,7 +133,13 @@ async def published_card(session: AsyncSession, version: int) -> tuple[Any, doma
     return stamp, card
 
 
+def county_of(division_code: str) -> str:
+    """The 12-digit county code of any division code inside it (first 6 digits = GB/T 2260 county)."""
+    return division_code[:6] + "000000"
+
+
 async def card_for_county(session: AsyncSession, county_code: str, version: int | None) -> tuple[int, domain.Scorecard]:
+    county_code = county_of(county_code)
     if version is None:
         found = await repo.active_scorecard_id(session, county_code)
         if found is None:
@@ -196,7 +202,7 @@ async def get_scorecard(*, session: AsyncSession, version: int) -> ScorecardPubl
 
 
 async def active_scorecard(*, session: AsyncSession, county_code: str) -> ScorecardPublic:
-    version = await repo.active_scorecard_id(session, county_code)
+    version = await repo.active_scorecard_id(session, county_of(county_code))
     if version is None:
         raise NoPublishedScorecard(f"no published scorecard applies to county {county_code}")
     return await get_scorecard(session=session, version=version)
@@ -274,7 +280,7 @@ async def _assess(
     principal.require_role(*ASSESSORS)
     on = today()
     outcomes: list[_Outcome] = []
-    cards: dict[str, tuple[int, domain.Scorecard] | str] = {}
+    cards: dict[str, tuple[int, domain.Scorecard] | ServiceError] = {}
     seen: set[str] = set()
     for raw in raw_items:
         hid = raw.get("household_id") if isinstance(raw, dict) else None
@@ -297,15 +303,17 @@ async def _assess(
             out.refuse(422, "household_id", f"household {item.household_id} appears twice in this batch")
             continue
         seen.add(item.household_id)
-        county = item.village_code[:6]
+        county = county_of(item.village_code)
         if county not in cards:
             try:
                 cards[county] = await card_for_county(session, county, scorecard_version)
             except (NoPublishedScorecard, ScorecardNotFound, InvalidInput) as exc:
-                cards[county] = exc.detail
+                cards[county] = exc
         chosen = cards[county]
-        if isinstance(chosen, str):
-            out.refuse(409 if "no published" in chosen or "draft" in chosen else 422, "scorecard_version", chosen)
+        if isinstance(chosen, ServiceError):
+            # a draft or missing published version is a state (409); a version that does not exist or
+            # belongs to another county is bad input (422)
+            out.refuse(409 if isinstance(chosen, NoPublishedScorecard) else 422, "scorecard_version", chosen.detail)
             continue
         out.version, out.card = chosen
         result, problems = domain.evaluate(out.card, item.values)
@@ -654,7 +662,7 @@ async def apply_loan_events(*, session: AsyncSession, events: Sequence[LoanEvent
         raise InvalidInput(f"{len(problems)} event(s) cannot be applied", errors=problems)
     records, plans = [], {}
     for seq, (ev, hid, village) in relevant.items():
-        _, card = await card_for_county(session, village[:6], None)
+        _, card = await card_for_county(session, village, None)
         rule = domain.LoanEventRule("blacklist") if ev.type == "diverted" else card.loan_events.get(ev.type, domain.LoanEventRule("none"))
         records.append((seq, ev.loan_id, ev.type, hid, rule.action, rule.points))
         plans[seq] = (ev, hid, village, rule)

@@ -1,13 +1,68 @@
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stdnum.cn import ric
 
 from applications.main import create_app
 from applications.settings import Settings
 from kit.testing import TokenFactory, api_client, bind_app, create_engine_for_tests, migrated_database, rolled_back
+
+COUNTY = "411224000000"  # 卢氏县
+TOWNSHIP = "411224100000"
+VILLAGE = "411224100201"
+VILLAGE_2 = "411224100202"
+OTHER_TOWNSHIP = "411224101000"
+OTHER_VILLAGE = "411224101201"
+START = date(2026, 3, 1)
+
+
+def resident_id(birth: str, serial: str = "123") -> str:
+    """A valid 18-digit resident ID of 卢氏县 born on ``birth`` (YYYY-MM-DD)."""
+    body = "411224" + birth.replace("-", "") + serial
+    return body + ric.calc_check_digit(body + "0")
+
+
+@dataclass
+class Fakes:
+    """httpx.MockTransport fakes of credit-rating and risk-pool, driven per test."""
+
+    ratings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    credit_rating_down: bool = False
+    risk_pool_down: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def rate(self, household_id: str, grade: str = "AA", line: str = "50000.00", **extra: Any) -> None:
+        self.ratings[household_id] = {
+            "household_id": household_id, "status": "current", "grade": grade, "credit_line": line, "vetoed": False,
+            "veto_reasons": [], "blacklisted": False, "eligible_to_borrow": True, **extra,
+        }
+
+    def credit_rating(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"credit-rating {request.url.path} {request.headers.get('authorization', '')[:6]}")
+        if self.credit_rating_down:
+            return httpx.Response(503, json={"detail": "down"})
+        household_id = request.url.path.rsplit("/", 1)[-1]
+        body = self.ratings.get(household_id)
+        if body is None:
+            return httpx.Response(200, json={"household_id": household_id, "status": "none", "grade": None, "credit_line": None,
+                                             "vetoed": False, "veto_reasons": [], "blacklisted": False, "eligible_to_borrow": False})
+        return httpx.Response(200, json=body)
+
+    def risk_pool(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"risk-pool {request.url.path}")
+        if self.risk_pool_down:
+            raise httpx.ConnectError("connection refused")
+        village = request.url.path.rsplit("/", 1)[-1]
+        body = self.lending.get(village) or {"village_code": village, "may_lend": True, "reasons": [], "village_state": "open", "township_state": "open"}
+        return httpx.Response(200, json=body)
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +79,24 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAPI]:
+def fakes() -> Fakes:
+    return Fakes()
+
+
+def build_app(tokens: TokenFactory, fakes: Fakes) -> FastAPI:
+    return create_app(
+        Settings(environment="test", initial_business_date=START, call_deadline_seconds=2.0),
+        keys=tokens.keyset(),
+        credit_rating_transport=httpx.MockTransport(fakes.credit_rating),
+        risk_pool_transport=httpx.MockTransport(fakes.risk_pool),
+    )
+
+
+@pytest.fixture
+async def app(engine: AsyncEngine, tokens: TokenFactory, fakes: Fakes) -> AsyncIterator[FastAPI]:
     """The app on the test's own transaction, rolled back afterwards."""
     async with rolled_back(engine) as conn:
-        app = create_app(Settings(environment="test"), keys=tokens.keyset())
+        app = build_app(tokens, fakes)
         bind_app(app, conn)
         yield app
 
@@ -36,3 +105,105 @@ async def app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAP
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(app) as c:
         yield c
+
+
+class Who:
+    """Headers for each actor of the chain."""
+
+    def __init__(self, tokens: TokenFactory) -> None:
+        self.tokens = tokens
+
+    def admin(self) -> dict[str, str]:
+        return self.tokens.headers("admin", roles=["admin"], scopes=["registry:read", "registry:write", "applications:read", "applications:write",
+                                                                      "rating:read", "risk:read", "policy:write", "admin", "internal"])
+
+    def officer(self, role: str, region: str, sub: str | None = None) -> dict[str, str]:
+        scopes = ["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read", "applications:write", "rating:write"]
+        if role in ("village_officer", "county_officer"):
+            scopes.append("registry:write")
+        if role == "county_officer":
+            scopes.append("policy:write")
+        return self.tokens.headers(sub or f"{role}-{region}", roles=[role], scopes=scopes, region=region)
+
+    def village(self, region: str = VILLAGE) -> dict[str, str]:
+        return self.officer("village_officer", region)
+
+    def township(self, region: str = TOWNSHIP) -> dict[str, str]:
+        return self.officer("township_officer", region)
+
+    def county(self, region: str = COUNTY) -> dict[str, str]:
+        return self.officer("county_officer", region)
+
+    def bank(self, bank_id: str = "RCC") -> dict[str, str]:
+        return self.tokens.headers(f"bank-{bank_id}", kind="client", roles=["bank"], bank_id=bank_id,
+                                   scopes=["applications:read", "applications:write", "rating:read", "risk:read", "risk:write", "subsidy:read"])
+
+    def applicant(self, household_id: str, region: str = VILLAGE) -> dict[str, str]:
+        return self.tokens.headers(f"app-{household_id}", roles=["applicant"], household_id=household_id, region=region,
+                                   scopes=["applications:read", "applications:write", "rating:read", "subsidy:read"])
+
+    def monitor(self) -> dict[str, str]:
+        return self.tokens.headers("monitor", kind="client", roles=["monitor"],
+                                   scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read"])
+
+    def service(self) -> dict[str, str]:
+        return self.tokens.headers("svc-subsidy", kind="client", roles=["service"],
+                                   scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read", "internal"])
+
+
+@pytest.fixture
+def who(tokens: TokenFactory) -> Who:
+    return Who(tokens)
+
+
+REGIONS_CSV = "\n".join(
+    [
+        "code,name",
+        f"{COUNTY},卢氏县",
+        f"{TOWNSHIP},城关镇",
+        f"{OTHER_TOWNSHIP},东明镇",
+        f"{VILLAGE},东门村",
+        f"{VILLAGE_2},西门村",
+        f"{OTHER_VILLAGE},东明村",
+    ]
+) + "\n"
+
+
+def household(household_id: str, *, birth: str = "1980-05-01", serial: str = "123", village: str = VILLAGE, status: str = "poor",
+              capacity: str = "full", members: list[dict[str, str]] | None = None, **extra: Any) -> dict[str, Any]:
+    head = {"name": f"户主{household_id}", "relation": "head", "birth_date": birth, "labour_capacity": capacity}
+    return {
+        "household_id": household_id,
+        "head_resident_id": resident_id(birth, serial),
+        "head_name": f"户主{household_id}",
+        "village_code": village,
+        "household_type": "一般贫困户",
+        "main_cause": "缺资金",
+        "secondary_causes": ["缺技术"],
+        "members": [head, *(members or [])],
+        "status": status,
+        "identification": {"applied_on": "2025-09-01", "democratic_vote_on": "2025-09-05", "village_notice_on": "2025-09-06",
+                           "township_notice_on": "2025-09-13", "county_announcement_on": "2025-09-20"},
+        **extra,
+    }
+
+
+def ndjson(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+@pytest.fixture
+async def seeded(client: httpx.AsyncClient, who: Who) -> None:
+    """卢氏县 with two townships and three villages, and four households:
+    H1 (42, working), H2 (42, working, other village), OLD1/OLD2 (elderly, 带贫 candidates)."""
+    resp = await client.post("/v1/regions/import", content=REGIONS_CSV, headers={**who.admin(), "content-type": "text/csv"})
+    assert resp.status_code == 200 and resp.json()["invalid"] == 0, resp.text
+    rows = [
+        household("H1", serial="101"),
+        household("H2", serial="102", village=VILLAGE_2),
+        household("OLD1", birth="1950-01-01", serial="103", capacity="none",
+                  members=[{"name": "老伴", "relation": "spouse", "birth_date": "1952-02-02", "labour_capacity": "partial"}]),
+        household("OLD2", birth="1948-03-03", serial="104", capacity="partial", village=OTHER_VILLAGE),
+    ]
+    resp = await client.post("/v1/households/import", content=ndjson(rows), headers={**who.admin(), "content-type": "application/x-ndjson"})
+    assert resp.status_code == 200 and resp.json()["inserted"] == 4, resp.text

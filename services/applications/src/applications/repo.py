@@ -2,11 +2,675 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from applications.models import BusinessDate
+from applications.models import (
+    Application,
+    ApplicationStep,
+    BusinessDate,
+    DrivenHousehold,
+    Enterprise,
+    Household,
+    Installment,
+    LendingPolicy,
+    Loan,
+    Region,
+    Repayment,
+)
+
+CLOSED_LOAN_STATUSES = ("closed", "written_off")
 
 
-async def list_business_dates(session: AsyncSession, *, limit: int = 100) -> list[BusinessDate]:
-    return list((await session.execute(select(BusinessDate).order_by(BusinessDate.id).limit(limit))).scalars())
+def code_range(prefix: str) -> tuple[str, str]:
+    """Every 12-digit code starting with ``prefix`` lies in [lo, hi] (digits sort the same in every collation)."""
+    return prefix.ljust(12, "0"), prefix.ljust(12, "9")
+
+
+# ---- business date ----
+
+
+async def business_date(session: AsyncSession, *, initial: date) -> date:
+    """The business date; the first read stores ``initial``."""
+    current = await session.scalar(select(BusinessDate.business_date).where(BusinessDate.id == 1))
+    if current is not None:
+        return current
+    await session.execute(text("INSERT INTO business_date (id, business_date) VALUES (1, :d) ON CONFLICT (id) DO NOTHING"), {"d": initial})
+    return await session.scalar(select(BusinessDate.business_date).where(BusinessDate.id == 1))  # type: ignore[return-value]
+
+
+async def lock_business_date(session: AsyncSession) -> date:
+    return await session.scalar(text("SELECT business_date FROM business_date WHERE id = 1 FOR UPDATE"))  # type: ignore[return-value]
+
+
+async def set_business_date(session: AsyncSession, value: date) -> None:
+    await session.execute(text("UPDATE business_date SET business_date = :d, updated_at = now() WHERE id = 1"), {"d": value})
+
+
+# Days past due of every open loan at :bd: from its earliest installment still unpaid (interest or
+# principal) and already due. The default threshold comes from the county's policy in force.
+_DELINQUENCY = """
+WITH dpd AS (
+  SELECT i.loan_id,
+         min(i.due_date) AS first_unpaid,
+         (:bd - min(i.due_date)) AS days_past_due,
+         sum(i.principal_due - i.principal_paid) AS overdue_principal,
+         sum(i.interest_due - i.interest_paid) AS unpaid_interest
+    FROM loan_installments i
+    JOIN loans l ON l.loan_id = i.loan_id
+   WHERE l.status IN ('active', 'overdue')
+     AND i.due_date < :bd
+     AND (i.interest_paid < i.interest_due OR i.principal_paid < i.principal_due)
+   GROUP BY i.loan_id
+), threshold AS (
+  SELECT l.loan_id,
+         COALESCE((SELECT (p.profile ->> 'default_days_past_due')::int
+                     FROM lending_policies p
+                    WHERE p.county_code = l.county_code AND p.effective_from <= :bd
+                    ORDER BY p.effective_from DESC LIMIT 1), :default_days) AS default_days
+    FROM loans l JOIN dpd USING (loan_id)
+)
+"""
+
+
+async def mark_overdue(session: AsyncSession, *, bd: date, default_days: int) -> int:
+    """Active loans with a late installment become overdue; one ``overdue`` event each."""
+    params = {"bd": bd, "default_days": default_days}
+    await session.execute(
+        text(
+            _DELINQUENCY
+            + """
+        INSERT INTO loan_events (loan_id, type, business_date, data, txid)
+        SELECT l.loan_id, 'overdue', :bd,
+               loan_event_data(l) || jsonb_build_object(
+                 'days_past_due', d.days_past_due,
+                 'outstanding_principal', to_char(l.outstanding_principal, 'FM999999999999999990.00'),
+                 'overdue_principal', to_char(d.overdue_principal, 'FM999999999999999990.00')),
+               txid_current()
+          FROM loans l JOIN dpd d USING (loan_id)
+         WHERE l.status = 'active'
+         ORDER BY l.loan_id"""
+        ),
+        params,
+    )
+    result = await session.execute(
+        text(_DELINQUENCY + "UPDATE loans l SET status = 'overdue', updated_at = now() FROM dpd d WHERE d.loan_id = l.loan_id AND l.status = 'active'"),
+        params,
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_defaulted(session: AsyncSession, *, bd: date, default_days: int) -> int:
+    """Overdue loans at the default threshold (90 days by default) are in default; one ``defaulted`` event each.
+    The default date is the day the threshold was reached, whatever size the date step."""
+    params = {"bd": bd, "default_days": default_days}
+    await session.execute(
+        text(
+            _DELINQUENCY
+            + """
+        INSERT INTO loan_events (loan_id, type, business_date, data, txid)
+        SELECT l.loan_id, 'defaulted', :bd,
+               loan_event_data(l) || jsonb_build_object(
+                 'days_past_due', d.days_past_due,
+                 'default_date', to_char(d.first_unpaid + t.default_days, 'YYYY-MM-DD'),
+                 'outstanding_principal', to_char(l.outstanding_principal, 'FM999999999999999990.00'),
+                 'unpaid_interest', to_char(d.unpaid_interest, 'FM999999999999999990.00')),
+               txid_current()
+          FROM loans l JOIN dpd d USING (loan_id) JOIN threshold t USING (loan_id)
+         WHERE l.status = 'overdue' AND d.days_past_due >= t.default_days
+         ORDER BY l.loan_id"""
+        ),
+        params,
+    )
+    result = await session.execute(
+        text(
+            _DELINQUENCY
+            + """UPDATE loans l SET status = 'defaulted', default_date = d.first_unpaid + t.default_days, updated_at = now()
+                  FROM dpd d JOIN threshold t USING (loan_id)
+                 WHERE d.loan_id = l.loan_id AND l.status = 'overdue' AND d.days_past_due >= t.default_days"""
+        ),
+        params,
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---- regions ----
+
+
+async def get_region(session: AsyncSession, code: str) -> Region | None:
+    return await session.get(Region, code)
+
+
+async def list_regions(session: AsyncSession, *, parent: str | None, prefix: str | None, after: str | None, limit: int) -> list[Region]:
+    q = select(Region).order_by(Region.code).limit(limit)
+    if parent is not None:
+        q = q.where(Region.parent_code == parent)
+    if prefix is not None:
+        lo, hi = code_range(prefix)
+        q = q.where(Region.code.between(lo, hi))  # type: ignore[attr-defined]
+    if after is not None:
+        q = q.where(Region.code > after)  # type: ignore[operator]
+    return list((await session.execute(q)).scalars())
+
+
+async def region_names(session: AsyncSession, codes: Sequence[str]) -> dict[str, str]:
+    rows = await session.execute(select(Region.code, Region.name).where(Region.code.in_(list(codes))))  # type: ignore[attr-defined]
+    return {code: name for code, name in rows}
+
+
+# ---- bulk import staging (COPY) ----
+
+
+async def create_stage(session: AsyncSession, name: str, columns_sql: str) -> None:
+    await session.execute(text(f"CREATE TEMP TABLE {name} ({columns_sql}, error text) ON COMMIT DROP"))
+
+
+async def copy_rows(session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY ``records`` into ``table`` over the request's own connection (and transaction)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(table, records=records, columns=list(columns))  # type: ignore[union-attr]
+
+
+async def stage_mark(session: AsyncSession, sql: str, params: dict[str, Any] | None = None) -> None:
+    await session.execute(text(sql), params or {})
+
+
+async def stage_errors(session: AsyncSession, table: str, key: str, limit: int) -> tuple[int, list[tuple[int, str | None, str]]]:
+    total = await session.scalar(text(f"SELECT count(*) FROM {table} WHERE error IS NOT NULL"))
+    rows = await session.execute(text(f"SELECT line, {key}, error FROM {table} WHERE error IS NOT NULL ORDER BY line LIMIT :n"), {"n": limit})
+    return int(total or 0), [(int(r[0]), r[1], str(r[2])) for r in rows]
+
+
+async def drop_stage(session: AsyncSession, table: str) -> None:
+    await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+
+
+REGION_STAGE_COLUMNS = ("line", "code", "name", "level", "parent_code")
+REGION_STAGE_SQL = "line int NOT NULL, code text NOT NULL, name text NOT NULL, level text NOT NULL, parent_code text"
+
+
+async def validate_region_stage(session: AsyncSession, table: str) -> None:
+    """Set-based checks of staged regions: a code appears once per file; a township's county and a
+    village's township exist already or arrive valid in the same file."""
+    await stage_mark(
+        session,
+        f"""UPDATE {table} s SET error = 'code repeated (first on line ' || f.first_line || ')'
+              FROM (SELECT code, min(line) AS first_line FROM {table} WHERE error IS NULL GROUP BY code) f
+             WHERE s.code = f.code AND s.line > f.first_line AND s.error IS NULL""",
+    )
+    for level, parent in (("township", "county"), ("village", "township")):
+        await stage_mark(
+            session,
+            f"""UPDATE {table} s SET error = 'parent {parent} ' || s.parent_code || ' is unknown'
+                 WHERE s.level = :level AND s.error IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM regions r WHERE r.code = s.parent_code)
+                   AND NOT EXISTS (SELECT 1 FROM {table} p WHERE p.code = s.parent_code AND p.error IS NULL)""",
+            {"level": level},
+        )
+
+
+async def upsert_region_stage(session: AsyncSession, table: str) -> tuple[int, int]:
+    row = (
+        await session.execute(
+            text(
+                f"""WITH up AS (
+                      INSERT INTO regions (code, level, name, parent_code, updated_at)
+                      SELECT code, level, name, parent_code, now() FROM {table} WHERE error IS NULL
+                      ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+                       WHERE regions.name IS DISTINCT FROM EXCLUDED.name
+                      RETURNING (xmax = 0) AS inserted)
+                    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"""
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+HOUSEHOLD_STAGE_COLUMNS = (
+    "line",
+    "household_id",
+    "head_resident_id",
+    "head_name",
+    "village_code",
+    "township_code",
+    "county_code",
+    "household_type",
+    "main_cause",
+    "secondary_causes",
+    "members",
+    "status",
+    "applied_on",
+    "democratic_vote_on",
+    "village_notice_on",
+    "township_notice_on",
+    "county_announcement_on",
+)
+HOUSEHOLD_STAGE_SQL = """line int NOT NULL, household_id text NOT NULL, head_resident_id text NOT NULL, head_name text NOT NULL,
+    village_code text NOT NULL, township_code text NOT NULL, county_code text NOT NULL, household_type text NOT NULL,
+    main_cause text NOT NULL, secondary_causes text[] NOT NULL, members text NOT NULL, status text NOT NULL,
+    applied_on date, democratic_vote_on date, village_notice_on date, township_notice_on date, county_announcement_on date"""
+_HOUSEHOLD_DATA = (
+    "head_resident_id",
+    "head_name",
+    "village_code",
+    "township_code",
+    "county_code",
+    "household_type",
+    "main_cause",
+    "secondary_causes",
+    "members",
+    "status",
+    "applied_on",
+    "democratic_vote_on",
+    "village_notice_on",
+    "township_notice_on",
+    "county_announcement_on",
+)
+
+
+async def validate_household_stage(session: AsyncSession, table: str) -> None:
+    """Set-based checks of staged households: one row per household and per head, a known village,
+    and a head who does not already head another registered household."""
+    await session.execute(text(f"CREATE INDEX ON {table} (household_id)"))
+    await session.execute(text(f"ANALYZE {table}"))
+    await stage_mark(
+        session,
+        f"""UPDATE {table} s SET error = 'household_id repeated (first on line ' || f.first_line || ')'
+              FROM (SELECT household_id, min(line) AS first_line FROM {table} GROUP BY household_id HAVING count(*) > 1) f
+             WHERE s.household_id = f.household_id AND s.line > f.first_line AND s.error IS NULL""",
+    )
+    await stage_mark(
+        session,
+        f"""UPDATE {table} s SET error = 'head_resident_id also heads the household on line ' || f.first_line
+              FROM (SELECT head_resident_id, min(line) AS first_line FROM {table} WHERE error IS NULL
+                     GROUP BY head_resident_id HAVING count(*) > 1) f
+             WHERE s.head_resident_id = f.head_resident_id AND s.line > f.first_line AND s.error IS NULL""",
+    )
+    await stage_mark(
+        session,
+        f"""UPDATE {table} s SET error = 'village ' || s.village_code || ' is not a known village'
+             WHERE s.error IS NULL
+               AND s.village_code NOT IN (SELECT code FROM regions WHERE level = 'village')""",
+    )
+    await stage_mark(
+        session,
+        f"""UPDATE {table} s SET error = 'head_resident_id already heads household ' || h.household_id
+              FROM households h
+             WHERE h.head_resident_id = s.head_resident_id AND h.household_id <> s.household_id AND s.error IS NULL""",
+    )
+
+
+async def upsert_household_stage(session: AsyncSession, table: str, *, first_line: int, last_line: int) -> tuple[int, int]:
+    """Upsert the valid staged rows of one line range by household_id; an identical row is left alone."""
+    data_cols = ", ".join(_HOUSEHOLD_DATA)
+    select_cols = ", ".join("members::jsonb" if c == "members" else c for c in _HOUSEHOLD_DATA)
+    assign = ", ".join(f"{c} = EXCLUDED.{c}" for c in _HOUSEHOLD_DATA)
+    old = ", ".join(f"households.{c}" for c in _HOUSEHOLD_DATA)
+    new = ", ".join(f"EXCLUDED.{c}" for c in _HOUSEHOLD_DATA)
+    row = (
+        await session.execute(
+            text(
+                f"""WITH up AS (
+                      INSERT INTO households (household_id, {data_cols}, updated_at)
+                      SELECT household_id, {select_cols}, now() FROM {table}
+                       WHERE error IS NULL AND line BETWEEN :lo AND :hi
+                      ON CONFLICT (household_id) DO UPDATE SET {assign}, updated_at = now()
+                       WHERE ({old}) IS DISTINCT FROM ({new})
+                      RETURNING (xmax = 0) AS inserted)
+                    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"""
+            ),
+            {"lo": first_line, "hi": last_line},
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def stage_line_bounds(session: AsyncSession, table: str) -> tuple[int, int]:
+    row = (await session.execute(text(f"SELECT coalesce(min(line), 0), coalesce(max(line), -1) FROM {table}"))).one()
+    return int(row[0]), int(row[1])
+
+
+# ---- households ----
+
+
+async def get_household(session: AsyncSession, household_id: str) -> Household | None:
+    return await session.get(Household, household_id)
+
+
+async def households_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Household]:
+    rows = await session.execute(select(Household).where(Household.household_id.in_(list(ids))))  # type: ignore[attr-defined]
+    return {h.household_id: h for h in rows.scalars()}
+
+
+async def list_households(
+    session: AsyncSession, *, prefix: str | None, household_id: str | None, status: str | None, after: str | None, limit: int
+) -> list[Household]:
+    q = select(Household).order_by(Household.household_id).limit(limit)
+    if prefix is not None:
+        lo, hi = code_range(prefix)
+        q = q.where(Household.village_code.between(lo, hi))  # type: ignore[attr-defined]
+    if household_id is not None:
+        q = q.where(Household.household_id == household_id)
+    if status is not None:
+        q = q.where(Household.status == status)
+    if after is not None:
+        q = q.where(Household.household_id > after)  # type: ignore[operator]
+    return list((await session.execute(q)).scalars())
+
+
+async def resident_id_owner(session: AsyncSession, resident_id: str) -> str | None:
+    return await session.scalar(select(Household.household_id).where(Household.head_resident_id == resident_id))
+
+
+async def upsert_household(session: AsyncSession, values: dict[str, Any]) -> None:
+    cols = list(values)
+    assign = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "household_id")
+    placeholders = ", ".join(f"CAST(:{c} AS jsonb)" if c == "members" else f":{c}" for c in cols)
+    params = {**values, "members": json.dumps(values["members"], ensure_ascii=False)}
+    await session.execute(
+        text(
+            f"""INSERT INTO households ({", ".join(cols)}, updated_at) VALUES ({placeholders}, now())
+                ON CONFLICT (household_id) DO UPDATE SET {assign}, updated_at = now()"""
+        ),
+        params,
+    )
+
+
+async def household_outstanding(session: AsyncSession, household_id: str) -> Decimal:
+    value = await session.scalar(
+        select(func.coalesce(func.sum(Loan.outstanding_principal), 0)).where(
+            Loan.household_id == household_id,
+            Loan.status.not_in(CLOSED_LOAN_STATUSES),  # type: ignore[attr-defined]
+        )
+    )
+    return Decimal(value or 0)
+
+
+async def active_drivers(session: AsyncSession, household_ids: Sequence[str]) -> dict[str, str]:
+    """household_id → the application that drives (带贫) it now."""
+    rows = await session.execute(
+        select(DrivenHousehold.household_id, DrivenHousehold.application_id).where(
+            DrivenHousehold.household_id.in_(list(household_ids)),
+            DrivenHousehold.active.is_(True),  # type: ignore[attr-defined]
+        )
+    )
+    return {h: a for h, a in rows}
+
+
+async def add_driven(session: AsyncSession, application_id: str, household_ids: Sequence[str]) -> None:
+    session.add_all([DrivenHousehold(application_id=application_id, household_id=h, active=True) for h in household_ids])
+    await session.flush()
+
+
+async def release_driven(session: AsyncSession, application_id: str) -> None:
+    await session.execute(
+        update(DrivenHousehold).where(DrivenHousehold.application_id == application_id).values(active=False)  # type: ignore[arg-type]
+    )
+
+
+async def driven_of(session: AsyncSession, application_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = await session.execute(
+        select(DrivenHousehold.application_id, DrivenHousehold.household_id)
+        .where(DrivenHousehold.application_id.in_(list(application_ids)))  # type: ignore[attr-defined]
+        .order_by(DrivenHousehold.household_id)
+    )
+    out: dict[str, list[str]] = {}
+    for app_id, household_id in rows:
+        out.setdefault(app_id, []).append(household_id)
+    return out
+
+
+# ---- enterprises ----
+
+
+async def get_enterprise(session: AsyncSession, enterprise_id: str) -> Enterprise | None:
+    return await session.get(Enterprise, enterprise_id)
+
+
+async def add_enterprise(session: AsyncSession, enterprise: Enterprise) -> None:
+    session.add(enterprise)
+    await session.flush()
+
+
+async def list_enterprises(session: AsyncSession, *, prefix: str | None, after: str | None, limit: int) -> list[Enterprise]:
+    q = select(Enterprise).order_by(Enterprise.enterprise_id).limit(limit)
+    if prefix is not None:
+        lo, hi = code_range(prefix)
+        q = q.where(Enterprise.village_code.between(lo, hi))  # type: ignore[attr-defined]
+    if after is not None:
+        q = q.where(Enterprise.enterprise_id > after)  # type: ignore[operator]
+    return list((await session.execute(q)).scalars())
+
+
+# ---- lending policy ----
+
+
+async def policy_in_force(session: AsyncSession, county_code: str, on: date) -> LendingPolicy | None:
+    q = (
+        select(LendingPolicy)
+        .where(LendingPolicy.county_code == county_code, LendingPolicy.effective_from <= on)  # type: ignore[arg-type]
+        .order_by(LendingPolicy.effective_from.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    return await session.scalar(q)
+
+
+async def policies_of(session: AsyncSession, county_code: str) -> list[LendingPolicy]:
+    q = select(LendingPolicy).where(LendingPolicy.county_code == county_code).order_by(LendingPolicy.effective_from)  # type: ignore[arg-type]
+    return list((await session.execute(q)).scalars())
+
+
+async def upsert_policy(session: AsyncSession, *, county_code: str, effective_from: date, profile: dict[str, Any], created_by: str) -> None:
+    await session.execute(
+        text(
+            """INSERT INTO lending_policies (county_code, effective_from, profile, created_by)
+               VALUES (:c, :f, CAST(:p AS jsonb), :by)
+               ON CONFLICT (county_code, effective_from) DO UPDATE SET profile = EXCLUDED.profile, created_by = EXCLUDED.created_by, created_at = now()"""
+        ),
+        {"c": county_code, "f": effective_from, "p": json.dumps(profile, ensure_ascii=False), "by": created_by},
+    )
+
+
+# ---- applications ----
+
+
+async def get_application(session: AsyncSession, application_id: str, *, for_update: bool = False) -> Application | None:
+    q = select(Application).where(Application.application_id == application_id)
+    if for_update:
+        q = q.with_for_update()
+    return await session.scalar(q.execution_options(populate_existing=True))
+
+
+async def open_application_of(session: AsyncSession, household_id: str) -> str | None:
+    return await session.scalar(
+        select(Application.application_id).where(
+            Application.household_id == household_id,
+            Application.status.in_(("submitted", "attested", "reviewed", "confirmed", "recommended", "approved")),  # type: ignore[attr-defined]
+        )
+    )
+
+
+async def add_application(session: AsyncSession, application: Application) -> None:
+    session.add(application)
+    await session.flush()
+
+
+async def add_step(session: AsyncSession, step: ApplicationStep) -> None:
+    session.add(step)
+    await session.flush()
+
+
+async def steps_of(session: AsyncSession, application_ids: Sequence[str]) -> dict[str, list[ApplicationStep]]:
+    rows = await session.execute(
+        select(ApplicationStep).where(ApplicationStep.application_id.in_(list(application_ids))).order_by(ApplicationStep.id)  # type: ignore[attr-defined]
+    )
+    out: dict[str, list[ApplicationStep]] = {}
+    for step in rows.scalars():
+        out.setdefault(step.application_id, []).append(step)
+    return out
+
+
+async def list_applications(
+    session: AsyncSession,
+    *,
+    prefix: str | None,
+    household_id: str | None,
+    bank_id: str | None,
+    statuses: Sequence[str] | None,
+    after: int | None,
+    limit: int,
+) -> list[Application]:
+    q = select(Application).order_by(Application.no).limit(limit)  # type: ignore[arg-type]
+    if prefix is not None:
+        lo, hi = code_range(prefix)
+        q = q.where(Application.village_code.between(lo, hi))  # type: ignore[attr-defined]
+    if household_id is not None:
+        q = q.where(Application.household_id == household_id)
+    if bank_id is not None:
+        q = q.where(Application.bank_id == bank_id)
+    if statuses:
+        q = q.where(Application.status.in_(list(statuses)))  # type: ignore[attr-defined]
+    if after is not None:
+        q = q.where(Application.no > after)  # type: ignore[operator]
+    return list((await session.execute(q)).scalars())
+
+
+# ---- loans ----
+
+
+async def get_loan(session: AsyncSession, loan_id: str, *, for_update: bool = False) -> Loan | None:
+    q = select(Loan).where(Loan.loan_id == loan_id)
+    if for_update:
+        q = q.with_for_update()
+    return await session.scalar(q.execution_options(populate_existing=True))
+
+
+async def installments_of(session: AsyncSession, loan_ids: Sequence[str], *, for_update: bool = False) -> dict[str, list[Installment]]:
+    q = select(Installment).where(Installment.loan_id.in_(list(loan_ids))).order_by(Installment.loan_id, Installment.loan_year)  # type: ignore[attr-defined]
+    if for_update:
+        q = q.with_for_update()
+    out: dict[str, list[Installment]] = {}
+    for inst in (await session.execute(q.execution_options(populate_existing=True))).scalars():
+        out.setdefault(inst.loan_id, []).append(inst)
+    return out
+
+
+async def add_loan(session: AsyncSession, loan: Loan, installments: Sequence[Installment]) -> None:
+    session.add(loan)
+    await session.flush()
+    session.add_all(list(installments))
+    await session.flush()
+
+
+async def list_loans(
+    session: AsyncSession, *, prefix: str | None, household_id: str | None, bank_id: str | None, status: str | None, after: int | None, limit: int
+) -> list[Loan]:
+    q = select(Loan).order_by(Loan.no).limit(limit)  # type: ignore[arg-type]
+    if prefix is not None:
+        lo, hi = code_range(prefix)
+        q = q.where(Loan.village_code.between(lo, hi))  # type: ignore[attr-defined]
+    if household_id is not None:
+        q = q.where(Loan.household_id == household_id)
+    if bank_id is not None:
+        q = q.where(Loan.bank_id == bank_id)
+    if status is not None:
+        q = q.where(Loan.status == status)
+    if after is not None:
+        q = q.where(Loan.no > after)  # type: ignore[operator]
+    return list((await session.execute(q)).scalars())
+
+
+async def append_event(session: AsyncSession, *, loan_id: str, type_: str, business_date: date, extra: dict[str, Any]) -> None:
+    """One loan event, in the caller's transaction, with the loan's common attributes as they are now."""
+    await session.flush()
+    await session.execute(
+        text(
+            """INSERT INTO loan_events (loan_id, type, business_date, data, txid)
+               SELECT l.loan_id, :type, :bd, loan_event_data(l) || CAST(:extra AS jsonb), txid_current()
+                 FROM loans l WHERE l.loan_id = :loan_id"""
+        ),
+        {"loan_id": loan_id, "type": type_, "bd": business_date, "extra": json.dumps(extra, ensure_ascii=False)},
+    )
+
+
+async def repayment_by_reference(session: AsyncSession, *, bank_id: str, bank_reference: str) -> Repayment | None:
+    return await session.scalar(select(Repayment).where(Repayment.bank_id == bank_id, Repayment.bank_reference == bank_reference))
+
+
+async def insert_repayment(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert unless the bank reference is already recorded (then None): the second wall against replays."""
+    cols = ", ".join(values)
+    marks = ", ".join(f":{c}" for c in values)
+    return await session.scalar(text(f"INSERT INTO repayments ({cols}) VALUES ({marks}) ON CONFLICT (bank_id, bank_reference) DO NOTHING RETURNING id"), values)
+
+
+async def get_repayment(session: AsyncSession, repayment_id: int) -> Repayment | None:
+    return await session.get(Repayment, repayment_id)
+
+
+async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("SELECT seq, loan_id, type, business_date, data FROM loan_events WHERE seq > :after ORDER BY seq LIMIT :limit"),
+        {"after": after, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# ---- figures ----
+
+
+async def coverage(session: AsyncSession, *, prefix: str, key: str) -> list[tuple[str, int, int]]:
+    """户贷率 per ``key`` (township_code or village_code): registered households (poor and exited)
+    and those of them that have had a loan."""
+    lo, hi = code_range(prefix)
+    rows = await session.execute(
+        text(
+            f"""SELECT h.{key}, count(*),
+                       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM loans l WHERE l.household_id = h.household_id))
+                  FROM households h
+                 WHERE h.status IN ('poor', 'exited') AND h.village_code BETWEEN :lo AND :hi
+                 GROUP BY h.{key} ORDER BY h.{key}"""
+        ),
+        {"lo": lo, "hi": hi},
+    )
+    return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+
+async def amounts(session: AsyncSession, *, prefix: str, column: str) -> list[tuple[str, int, Decimal, Decimal]]:
+    lo, hi = code_range(prefix)
+    rows = await session.execute(
+        text(
+            f"""SELECT {column}, count(*), sum(principal), sum(outstanding_principal)
+                  FROM loans WHERE village_code BETWEEN :lo AND :hi GROUP BY {column} ORDER BY {column}"""
+        ),
+        {"lo": lo, "hi": hi},
+    )
+    return [(str(r[0]), int(r[1]), Decimal(r[2]), Decimal(r[3])) for r in rows]
+
+
+async def approval_times(session: AsyncSession, *, prefix: str) -> dict[str, Any]:
+    """Business days from submission to the bank's approval, over every approved application."""
+    lo, hi = code_range(prefix)
+    row = (
+        await session.execute(
+            text(
+                """SELECT count(*) AS count,
+                          round(avg(decided_on - submitted_on)::numeric, 2) AS mean_days,
+                          percentile_cont(0.5) WITHIN GROUP (ORDER BY decided_on - submitted_on) AS p50,
+                          percentile_cont(0.9) WITHIN GROUP (ORDER BY decided_on - submitted_on) AS p90,
+                          percentile_cont(0.99) WITHIN GROUP (ORDER BY decided_on - submitted_on) AS p99,
+                          max(decided_on - submitted_on) AS max_days
+                     FROM applications
+                    WHERE status IN ('approved', 'disbursed') AND decided_on IS NOT NULL AND village_code BETWEEN :lo AND :hi"""
+            ),
+            {"lo": lo, "hi": hi},
+        )
+    ).one()
+    return dict(row._mapping)

@@ -28,7 +28,7 @@ async def test_wrong_audience_and_expired_tokens_are_401(client: httpx.AsyncClie
 
 
 async def test_missing_scope_is_403(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
-    resp = await client.get("/v1/business-date", headers=tokens.headers(scopes=["nothing:read"]))
+    resp = await client.get("/v1/applications", headers=tokens.headers(scopes=["nothing:read"]))
     assert resp.status_code == 403
 
 

@@ -1,6 +1,6 @@
+import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,26 +11,9 @@ from kit.testing import TokenFactory, api_client, bind_app, create_engine_for_te
 from subsidy.main import create_app
 from subsidy.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).parent))  # tests import their helpers from support.py
 
-@dataclass
-class FakeApplications:
-    """The applications service as far as this service calls it: the business date."""
-
-    business_date: date = date(2027, 3, 1)
-    status: int = 200
-    calls: int = 0
-    last_token: str | None = None
-
-    def transport(self) -> httpx.MockTransport:
-        def handle(request: httpx.Request) -> httpx.Response:
-            assert request.url.path == "/v1/business-date"
-            self.calls += 1
-            self.last_token = request.headers.get("authorization")
-            if self.status != 200:
-                return httpx.Response(self.status, json={"detail": "down"})
-            return httpx.Response(200, json={"business_date": self.business_date.isoformat()})
-
-        return httpx.MockTransport(handle)
+from support import FakeApplications, World
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +47,8 @@ async def app(engine: AsyncEngine, tokens: TokenFactory, applications: FakeAppli
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(app) as c:
         yield c
+
+
+@pytest.fixture
+def world(client: httpx.AsyncClient, tokens: TokenFactory, applications: FakeApplications) -> World:
+    return World(client, tokens, applications)

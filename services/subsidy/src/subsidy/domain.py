@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from kit.money import quantize_fen, split_by_shares
@@ -132,6 +132,7 @@ class LoanYearFacts:
     borrower_type: str
     household_registered: bool
     days: int
+    closed_early: bool = False  # closed before the due date: the bank closes a loan only once it is repaid
 
 
 def exclusion_reason(facts: LoanYearFacts, *, late_interest_limit: int) -> str | None:
@@ -144,7 +145,7 @@ def exclusion_reason(facts: LoanYearFacts, *, late_interest_limit: int) -> str |
         return PRINCIPAL_OVERDUE
     if facts.late_interest_payments >= late_interest_limit:
         return LATE_INTEREST
-    if facts.interest_paid < facts.interest_due or facts.principal_paid < facts.principal_due:
+    if not facts.closed_early and (facts.interest_paid < facts.interest_due or facts.principal_paid < facts.principal_due):
         return NOT_REPAID
     if facts.borrower_type == "household" and not facts.household_registered:
         return HOUSEHOLD_NOT_REGISTERED
@@ -164,6 +165,11 @@ def grant_within_fund(amounts: Sequence[Decimal], remaining: Decimal) -> list[De
     if total <= remaining:
         return list(amounts)
     return split_by_shares(remaining, amounts)
+
+
+def last_interest_day(*, year_end: date) -> date:
+    """A loan-year is settled in the period holding its last interest day, the day before it ends."""
+    return year_end - timedelta(days=1)
 
 
 def period_has_ended(*, period_end: date, business_date: date) -> bool:

@@ -222,7 +222,8 @@ async def record_repayment(session: AsyncSession, *, seq: int, loan_id: str, dat
             INSERT INTO loan_years (loan_id, loan_year, start_date, due_date, opening_principal, interest_due, principal_due,
                 interest_paid, principal_paid, late_interest_payments, principal_paid_late, last_interest_paid_on,
                 last_principal_paid_on)
-            VALUES (:loan_id, :loan_year, LEAST(:start, :due_date), :due_date, 0, 0, 0, :ip, :pp, :li, :pl, :lio, :lpo)
+            VALUES (:loan_id, :loan_year, LEAST(CAST(:start AS date), CAST(:due_date AS date)), CAST(:due_date AS date), 0, 0, 0,
+                CAST(:ip AS numeric), CAST(:pp AS numeric), :li, CAST(:pl AS boolean), CAST(:lio AS date), CAST(:lpo AS date))
             ON CONFLICT (loan_id, loan_year) DO UPDATE SET
                 interest_paid = loan_years.interest_paid + excluded.interest_paid,
                 principal_paid = loan_years.principal_paid + excluded.principal_paid,
@@ -392,12 +393,15 @@ WITH chunk AS (
             SELECT count(*) FROM unnest(a.driven_households) AS d(household_id)
             LEFT JOIN households dh ON dh.household_id = d.household_id
             WHERE COALESCE(dh.registered, true)) ELSE 0 END AS driven_count,
-        y.opening_principal
+        y.opening_principal,
+        COALESCE(a.closed_on < y.due_date, false) AS closed_early
     FROM chunk c
     JOIN loan_accounts a ON a.loan_id = c.loan_id
     JOIN loan_years y ON y.loan_id = a.loan_id
     LEFT JOIN households h ON h.household_id = a.household_id
-    WHERE LEAST(y.due_date, COALESCE(a.closed_on, y.due_date)) BETWEEN :period_start AND :period_end
+    -- a loan-year belongs to the period holding its last interest day (the day before it ends)
+    WHERE LEAST(y.due_date, COALESCE(a.closed_on, y.due_date)) - 1 BETWEEN CAST(:period_start AS date) AND CAST(:period_end AS date)
+      AND COALESCE(a.closed_on, y.due_date) > y.start_date  -- years that began after an early close have no interest days
       AND NOT EXISTS (SELECT 1 FROM settlement_lines s WHERE s.loan_id = y.loan_id AND s.loan_year = y.loan_year AND s.claimed)
 ), judged AS (
     SELECT f.*,
@@ -407,7 +411,7 @@ WITH chunk AS (
             WHEN f.status = 'written_off' THEN 'written_off'
             WHEN f.status IN ('overdue', 'defaulted') OR f.overdue_principal > 0 OR f.principal_paid_late THEN 'principal_overdue'
             WHEN f.late_interest_payments >= :late_limit THEN 'late_interest'
-            WHEN f.interest_paid < f.interest_due OR f.principal_paid < f.principal_due THEN 'not_repaid'
+            WHEN NOT f.closed_early AND (f.interest_paid < f.interest_due OR f.principal_paid < f.principal_due) THEN 'not_repaid'
             WHEN f.borrower_type = 'household' AND NOT f.household_registered THEN 'household_not_registered'
             WHEN f.days = 0 THEN 'outside_subsidy_term'
         END AS reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -358,7 +359,7 @@ async def approval_form(*, session: AsyncSession, principal: Principal, loan_id:
     expected = []
     total = ZERO
     for year in years:
-        plan = await repo.plan_covering(session, county_code=account["county_code"], day=year["due_date"])
+        plan = await repo.plan_covering(session, county_code=account["county_code"], day=year["due_date"] - timedelta(days=1))
         amount, days = None, 0
         if plan is not None:
             days = domain.subsidy_days(

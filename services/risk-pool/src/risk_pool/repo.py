@@ -545,7 +545,9 @@ async def insert_recovery(session: AsyncSession, *, claim_id: int, amount: Decim
 async def get_recovery(session: AsyncSession, recovery_id: int) -> tuple[Row, list[Row]]:
     recovery = await _one(session, "SELECT * FROM recoveries WHERE id = :id", id=recovery_id)
     assert recovery is not None
-    parts = await _rows(session, "SELECT party, party_account, amount FROM recovery_parts WHERE recovery_id = :id", id=recovery_id)
+    parts = await _rows(session, """SELECT rp.party, rp.party_account, rp.amount FROM recovery_parts rp
+                                    JOIN claim_parts cp ON cp.claim_id = :claim AND cp.party = rp.party
+                                    WHERE rp.recovery_id = :id ORDER BY cp.position""", id=recovery_id, claim=recovery["claim_id"])
     return recovery, parts
 
 

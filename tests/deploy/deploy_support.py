@@ -332,6 +332,25 @@ def env_names_of(package: str) -> set[str]:
     return names
 
 
+def service_url_settings() -> dict[str, dict[str, str]]:
+    """For each process, its settings that locate another process: env name → expected URL
+    inside a deployment (`http://<process>:<port>`). DATABASE_URL and JWKS_URL excluded."""
+    by_package = {p.package: p for p in PROCESSES}
+    out: dict[str, dict[str, str]] = {}
+    for process in PROCESSES:
+        settings_cls = importlib.import_module(f"{process.package}.settings").Settings
+        prefix = settings_cls.model_config.get("env_prefix", "")
+        wanted = {}
+        for field_name, field in settings_cls.model_fields.items():
+            if isinstance(field.validation_alias, str) or not field_name.endswith("_url"):
+                continue
+            target = by_package.get(field_name.removesuffix("_url"))
+            assert target is not None, f"{process.name}.{field_name}: which process does it point at?"
+            wanted[f"{prefix}{field_name}".upper()] = f"http://{target.name}:{target.port}"
+        out[process.name] = wanted
+    return out
+
+
 # OpenTelemetry SDK variables are read by the tracing setup, not by the settings classes.
 OTEL_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import DEPLOY, PROCESSES
+from deploy_support import DEPLOY, PROCESSES, service_url_settings
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 APP_SHUTDOWN_SECONDS = 10
@@ -91,3 +91,11 @@ def test_prometheus_reads_the_checked_configuration_and_rules(compose: dict[str,
     assert "../prometheus:/etc/prometheus:ro" in prometheus["volumes"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
     assert (DEPLOY / "prometheus" / "prometheus.yml").is_file()
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: p.name)
+def test_every_setting_that_locates_another_process_points_at_its_service(compose: dict[str, Any], process: Any) -> None:
+    env = compose["services"][process.name]["environment"]
+    wanted = service_url_settings()[process.name]
+    assert {name: env.get(name) for name in wanted} == wanted, "the defaults (127.0.0.1) are wrong inside a container"
+    assert env["JWKS_URL"] == "http://gateway:8000/.well-known/jwks.json"

@@ -20,6 +20,7 @@ from deploy_support import (
     pod_spec,
     render_kustomization,
     run,
+    service_url_settings,
 )
 
 APP_SHUTDOWN_SECONDS = 10  # uvicorn timeout_graceful_shutdown in every <package>.main
@@ -276,3 +277,10 @@ def test_production_connection_budget_fits_postgres_max_connections(render: Rend
     max_connections = int(find(docs, "Cluster", "fupin-db")["spec"]["postgresql"]["parameters"]["max_connections"])
     reserved = 20  # superuser_reserved_connections, the operator, replication, an operator's psql
     assert needed <= max_connections - reserved
+
+
+def test_every_setting_that_locates_another_process_points_at_its_service(render: RenderFn) -> None:
+    config = find(render("overlays/production"), "ConfigMap", "fupin-config")["data"]
+    wanted = {name: url for urls in service_url_settings().values() for name, url in urls.items()}
+    assert {name: config.get(name) for name in wanted} == wanted, "the defaults (127.0.0.1) are wrong inside a pod"
+    assert config["JWKS_URL"] == "http://gateway:8000/.well-known/jwks.json"

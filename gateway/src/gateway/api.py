@@ -12,14 +12,37 @@ from gateway import service
 from gateway.domain import TokenBucket, scopes_for
 from gateway.errors import AccountExists, AccountNotFound, InvalidClient, RateLimited, UnsupportedGrant
 from gateway.proxy import Upstreams, response_headers, streamed
-from gateway.schemas import AccountCreate, AccountPage, AccountPublic, Jwks, KeyRotated, TokenResponse
-from kit.auth import Principal, current_principal, scoped
+from gateway.schemas import (
+    AccountCreate,
+    AccountPage,
+    AccountPublic,
+    Jwks,
+    KeyRotated,
+    TokenResponse,
+    WebhookDeliveryPage,
+    WebhookDeliveryPublic,
+    WebhookEndpointPublic,
+    WebhookEndpointUpdate,
+    WebhookEvent,
+    WebhookEventsAccepted,
+)
+from kit.auth import CurrentPrincipal, Principal, current_principal, scoped
 from kit.db import Session
-from kit.errors import NotFound, problem_responses
+from kit.errors import Forbidden, NotFound, problem_responses
 
 router = APIRouter()
 basic = HTTPBasic(auto_error=False)
 Admin = scoped("admin")
+Internal = scoped("internal")
+
+
+async def _bank_client(principal: CurrentPrincipal) -> Principal:
+    if not principal.has_role("bank") or not principal.bank_id:
+        raise Forbidden("webhooks are for bank clients")
+    return principal
+
+
+Bank = Annotated[Principal, Depends(_bank_client)]
 
 
 def _public(account: Any) -> AccountPublic:
@@ -94,6 +117,36 @@ async def rotate_key(request: Request, session: Session, _: Admin) -> KeyRotated
     kid, until = await service.rotate_key(session=session, settings=request.app.state.settings)
     request.app.state.keys.invalidate()
     return KeyRotated(kid=kid, previous_keys_published_until=until)
+
+
+@router.put("/v1/webhooks/endpoint", response_model=WebhookEndpointPublic, tags=["webhooks"], summary="Register this bank's webhook endpoint")
+async def put_webhook_endpoint(request: Request, payload: WebhookEndpointUpdate, session: Session, principal: Bank) -> dict[str, Any]:
+    return await service.put_webhook_endpoint(session=session, settings=request.app.state.settings, principal=principal, payload=payload)
+
+
+@router.post("/v1/webhooks/events", status_code=202, response_model=WebhookEventsAccepted, tags=["webhooks"],
+             summary="Services hand over notifications to deliver (internal)")
+async def webhook_events(events: list[WebhookEvent], session: Session, _: Internal) -> WebhookEventsAccepted:
+    received, created = await service.accept_webhook_events(session=session, events=events)
+    return WebhookEventsAccepted(received=received, deliveries_created=created)
+
+
+@router.get("/v1/webhooks/deliveries", response_model=WebhookDeliveryPage, tags=["webhooks"], summary="This bank's delivery log")
+async def webhook_deliveries(
+    session: Session, principal: Bank, status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: int = 0
+) -> WebhookDeliveryPage:
+    from gateway import repo
+
+    rows = await repo.deliveries_of(session, account=principal.subject, status=status, after_id=cursor, limit=limit)
+    return WebhookDeliveryPage(
+        items=[WebhookDeliveryPublic.model_validate(r) for r in rows], next_cursor=str(rows[-1].id) if len(rows) == limit else None
+    )
+
+
+@router.post("/v1/webhooks/deliveries/{delivery_id}/redeliver", response_model=WebhookDeliveryPublic, tags=["webhooks"],
+             summary="Send a delivery again now")
+async def redeliver(delivery_id: int, session: Session, principal: Bank) -> WebhookDeliveryPublic:
+    return WebhookDeliveryPublic.model_validate(await service.redeliver(session=session, account=principal.subject, delivery_id=delivery_id))
 
 
 def _rate_limit(request: Request, principal: Principal) -> None:

@@ -15,6 +15,7 @@ from gateway.api import router
 from gateway.domain import merge_openapi
 from gateway.proxy import Upstreams, route_refresher
 from gateway.settings import Settings
+from gateway.webhooks import delivery_hook
 from kit.app import create_service_app
 from kit.auth import KeySet
 from kit.errors import DependencyUnavailable
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, *, upstream_transport: httpx.As
         keys=KeySet("db://signing_keys", loader=load_keys, min_refresh_seconds=1.0),
         content_types=(FORM, *PASS_THROUGH),
         body_limits={"/v1/": 1024 * 1024 * 1024},  # services enforce their own limits on what they accept
-        hooks=[bootstrap, route_refresher(lambda a: a.state.upstreams)],
+        hooks=[bootstrap, route_refresher(lambda a: a.state.upstreams), delivery_hook()],
         check_ready=_ready,
     )
     app.state.upstreams = Upstreams(settings.service_urls(), deadline_seconds=settings.proxy_deadline_seconds, transport=upstream_transport)

@@ -57,3 +57,38 @@ class IdempotencyRecord(SQLModel, table=True):
     body: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a bank wants its notifications; the signing secret is encrypted at rest."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64, unique=True)
+    bank_id: str = Field(max_length=32, index=True)
+    url: str = Field(max_length=2000)
+    secret: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    event_types: list[str] = Field(sa_column=Column(ARRAY(String(64)), nullable=False))
+    enabled: bool = True
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One message to one endpoint, with its attempts: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "message_id", name="uq_delivery_endpoint_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", index=True)
+    message_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=64)
+    payload: dict = Field(sa_column=Column(JSONB, nullable=False))  # type: ignore[type-arg]
+    status: str = Field(default="pending", max_length=12)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now(), index=True))
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

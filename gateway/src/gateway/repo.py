@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import any_, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import Account, IdempotencyRecord, SigningKey
+from gateway.models import Account, IdempotencyRecord, SigningKey, WebhookDelivery, WebhookEndpoint
 
 
 async def account_by_name(session: AsyncSession, name: str) -> Account | None:
@@ -103,3 +103,61 @@ async def purge_expired_idempotency(session: AsyncSession, *, now: datetime) -> 
 
 def expiry(now: datetime, hours: int) -> datetime:
     return now + timedelta(hours=hours)
+
+
+async def endpoint_of(session: AsyncSession, account: str) -> WebhookEndpoint | None:
+    return (await session.execute(select(WebhookEndpoint).where(WebhookEndpoint.account == account))).scalar_one_or_none()
+
+
+async def save_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def add_deliveries(session: AsyncSession, *, message_id: str, event_type: str, bank_id: str, payload: dict[str, Any]) -> int:
+    """One delivery per enabled endpoint of ``bank_id`` subscribed to the type; a message already
+    received is not added again."""
+    endpoints = select(WebhookEndpoint.id).where(
+        WebhookEndpoint.bank_id == bank_id, WebhookEndpoint.enabled.is_(True), literal(event_type) == any_(WebhookEndpoint.event_types)
+    )
+    ids = list((await session.execute(endpoints)).scalars())
+    if not ids:
+        return 0
+    stmt = (
+        insert(WebhookDelivery)
+        .values([{"endpoint_id": i, "message_id": message_id, "event_type": event_type, "payload": payload} for i in ids])
+        .on_conflict_do_nothing(constraint="uq_delivery_endpoint_message")
+    )
+    result = await session.execute(stmt)
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
+    query = (
+        select(WebhookDelivery, WebhookEndpoint)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(of=WebhookDelivery, skip_locked=True)  # type: ignore[arg-type]
+    )
+    return [(d, e) for d, e in (await session.execute(query)).all()]
+
+
+async def deliveries_of(session: AsyncSession, *, account: str, status: str | None, after_id: int, limit: int) -> list[WebhookDelivery]:
+    query = (
+        select(WebhookDelivery).join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.account == account, WebhookDelivery.id > after_id).order_by(WebhookDelivery.id).limit(limit)  # type: ignore[operator]
+    )
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    return list((await session.execute(query)).scalars())
+
+
+async def delivery_of(session: AsyncSession, *, account: str, delivery_id: int) -> WebhookDelivery | None:
+    query = (
+        select(WebhookDelivery).join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.account == account, WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery)
+    )
+    return (await session.execute(query)).scalar_one_or_none()

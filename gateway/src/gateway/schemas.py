@@ -73,3 +73,68 @@ class KeyRotated(BaseModel):
 
 class Jwks(BaseModel):
     keys: list[dict[str, object]]
+
+
+class WebhookEndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://", max_length=2000, description="where notifications are POSTed")
+    event_types: list[str] = Field(
+        default=["application.recommended", "claim.settled", "subsidy.paid"], min_length=1, description="which notifications to receive"
+    )
+    enabled: bool = True
+    rotate_secret: bool = Field(False, description="issue a new signing secret (returned once)")
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        from gateway.webhooks import EVENT_TYPES
+
+        unknown = sorted(set(types) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        return types
+
+
+class WebhookEndpointPublic(BaseModel):
+    url: str
+    event_types: list[str]
+    enabled: bool
+    bank_id: str
+    secret: str | None = Field(None, description="the signing secret; only in the answer that created or rotated it")
+
+
+class WebhookEvent(BaseModel):
+    """A notification from a service's outbox relay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(min_length=1, max_length=64)
+    topic: str
+    payload: dict[str, object]
+
+
+class WebhookEventsAccepted(BaseModel):
+    received: int
+    deliveries_created: int
+
+
+class WebhookDeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    message_id: str
+    event_type: str
+    payload: dict[str, object]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryPublic]
+    next_cursor: str | None

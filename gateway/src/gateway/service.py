@@ -198,3 +198,55 @@ async def forward_idempotent(
         else:
             await repo.finish_idempotency(session, subject=subject, key=key, status_code=resp.status_code, content_type=ctype, body=content)
     return resp.status_code, ctype, content, False
+
+
+async def put_webhook_endpoint(*, session: AsyncSession, settings: Settings, principal: Any, payload: Any) -> dict[str, Any]:
+    """A bank registers (or changes) the one endpoint of its account."""
+    from gateway.models import WebhookEndpoint
+    from gateway.webhooks import new_secret
+    from kit.errors import Forbidden
+
+    if not principal.bank_id:
+        raise Forbidden("webhook endpoints are for bank clients")
+    endpoint = await repo.endpoint_of(session, principal.subject)
+    secret = None
+    if endpoint is None or payload.rotate_secret:
+        secret = new_secret()
+    if endpoint is None:
+        assert secret is not None
+        endpoint = WebhookEndpoint(
+            account=principal.subject, bank_id=principal.bank_id, url=payload.url, event_types=payload.event_types,
+            enabled=payload.enabled, secret=signing.encrypt(secret, settings.key_encryption_secret),
+        )
+    else:
+        endpoint.url, endpoint.event_types, endpoint.enabled = payload.url, payload.event_types, payload.enabled
+        if secret:
+            endpoint.secret = signing.encrypt(secret, settings.key_encryption_secret)
+    await repo.save_endpoint(session, endpoint)
+    return {"url": endpoint.url, "event_types": endpoint.event_types, "enabled": endpoint.enabled, "bank_id": endpoint.bank_id, "secret": secret}
+
+
+async def accept_webhook_events(*, session: AsyncSession, events: list[Any]) -> tuple[int, int]:
+    from gateway.webhooks import EVENT_TYPES
+
+    problems = [f"{e.message_id}: topic {e.topic!r} is not one of {list(EVENT_TYPES)}" for e in events if e.topic not in EVENT_TYPES]
+    problems += [f"{e.message_id}: payload has no bank_id" for e in events if not isinstance(e.payload.get("bank_id"), str)]
+    if problems:
+        raise InvalidInput("; ".join(problems[:20]), errors=[{"field": "body", "message": p} for p in problems])
+    created = 0
+    for event in events:
+        created += await repo.add_deliveries(
+            session, message_id=event.message_id, event_type=event.topic, bank_id=str(event.payload["bank_id"]), payload=event.payload
+        )
+    return len(events), created
+
+
+async def redeliver(*, session: AsyncSession, account: str, delivery_id: int) -> Any:
+    from kit.errors import NotFound
+
+    delivery = await repo.delivery_of(session, account=account, delivery_id=delivery_id)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id} for {account}")
+    delivery.status, delivery.next_attempt_at = "pending", now_utc()
+    await session.flush()
+    return delivery

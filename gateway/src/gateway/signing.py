@@ -30,6 +30,14 @@ def new_key(secret: str) -> tuple[str, bytes, dict[str, Any]]:
     return kid, _fernet(secret).encrypt(pem), {**public, "kid": kid, "use": "sig", "alg": ALGORITHM}
 
 
+def encrypt(value: str, secret: str) -> bytes:
+    return _fernet(secret).encrypt(value.encode())
+
+
+def decrypt(value: bytes, secret: str) -> str:
+    return _fernet(secret).decrypt(value).decode()
+
+
 def sign(claims: dict[str, Any], *, kid: str, encrypted_private_key: bytes, secret: str) -> str:
     pem = _fernet(secret).decrypt(encrypted_private_key).decode()
     return jwt.encode(claims, pem, algorithm=ALGORITHM, headers={"kid": kid})

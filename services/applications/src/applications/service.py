@@ -1018,15 +1018,18 @@ async def disburse(*, session: AsyncSession, settings: Settings, principal: Prin
     """放款: the loan contract with its yearly schedule, and the ``disbursed`` event, in one transaction."""
     app = await _locked(session, application_id)
     _bank_of(principal, app)
-    previous = _advance(app, "disburse")
     today = await business_date(session=session, settings=settings)
     start = start_date or today
+    if domain.next_status("disburse", app.status) is None:
+        raise StepOutOfOrder("disburse", app.status)
     if start < today:
         raise DateInPast(f"start_date {start} is before the business date {today}", business_date=today.isoformat())
     assert app.approved_amount is not None and app.annual_rate is not None and app.bank_id is not None
     plan = domain.yearly_schedule(principal=app.approved_amount, annual_rate=app.annual_rate, start_date=start, term_months=app.term_months)
     loan_id = "L-" + app.application_id.removeprefix("A-")
     driven = (await repo.driven_of(session, [app.application_id])).get(app.application_id, [])
+    previous = _advance(app, "disburse")
+    app.loan_id = loan_id  # the same flush as the status: a disbursed application always names its loan
     loan = Loan(
         loan_id=loan_id,
         application_id=app.application_id,
@@ -1063,7 +1066,6 @@ async def disburse(*, session: AsyncSession, settings: Settings, principal: Prin
         for p in plan
     ]
     await repo.add_loan(session, loan, installments)
-    app.loan_id = loan_id
     await _step(session, app, principal, "disburse", previous, today, {"loan_id": loan_id, "start_date": start.isoformat()})
     await repo.append_event(
         session,

@@ -1,0 +1,121 @@
+"""Loan events in, per-loan subsidy accounts out; who may read which account; the approval form."""
+
+from support import VILLAGE, World
+
+
+async def test_each_event_is_applied_once_by_seq(world: World) -> None:
+    common = world.common(household_id="H-1", principal="50000.00", start="2026-01-01", maturity="2027-01-01")
+    disbursed = world.event("L-1", "disbursed", "2026-01-01", common, schedule=[
+        {"loan_year": 1, "due_date": "2027-01-01", "interest_due": "2175.00", "principal_due": "50000.00"}])
+    interest = world.event("L-1", "repayment_recorded", "2027-01-01", common, kind="interest", amount="2175.00", value_date="2027-01-03",
+                           due_date="2027-01-01", loan_year=1, late=True, bank_reference="B-1")
+    first = await world.send(disbursed, interest)
+    again = await world.send(disbursed, interest)  # a bank core system sends twice
+    assert first == {"applied": [disbursed["seq"], interest["seq"]], "duplicates": []}
+    assert again == {"applied": [], "duplicates": [disbursed["seq"], interest["seq"]]}
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()
+    year = account["years"][0]
+    assert (year["interest_paid"], year["late_interest_payments"], year["last_interest_paid_on"]) == ("2175.00", 1, "2027-01-03")
+    assert account["status"] == "active"
+
+
+async def test_a_malformed_event_list_is_422_naming_every_problem(world: World) -> None:
+    common = world.common(household_id="H-1", principal="50000.00", start="2026-01-01", maturity="2027-01-01")
+    bad = [
+        world.event("L-1", "disbursed", "2026-01-01", {**common, "principal": "-1"}, schedule=[]),
+        world.event("L 2", "repayment_recorded", "2026-01-01", common, kind="fee", amount="1.00", value_date="2026-01-01",
+                    due_date="2026-01-01", loan_year=1, late=False),
+    ]
+    resp = await world.client.post("/v1/subsidy-events", json=bad, headers=world.internal())
+    assert resp.status_code == 422
+    fields = " ".join(e["field"] for e in resp.json()["errors"])
+    assert "0.disbursed.data.principal" in fields
+    assert "0.disbursed.data.schedule" in fields
+    assert "1.repayment_recorded.loan_id" in fields
+    assert "1.repayment_recorded.data.kind" in fields
+
+
+async def test_events_need_the_internal_scope(world: World) -> None:
+    resp = await world.client.post("/v1/subsidy-events", json=[], headers=world.county())
+    assert resp.status_code == 403
+    resp = await world.client.put("/v1/subsidy-accounts/households", json=[], headers=world.monitor())
+    assert resp.status_code == 403
+
+
+async def test_an_unknown_event_type_is_recorded_and_keeps_the_loans_attributes(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1")
+    moved = {**common, "village_code": "411224101002"}
+    result = await world.send(world.event("L-1", "rate_changed", "2026-06-01", moved))
+    assert len(result["applied"]) == 1
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()
+    assert account["village_code"] == "411224101002"
+
+
+async def test_an_overdue_loan_is_active_again_once_its_overdue_principal_is_repaid(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", years=2, repay=False)
+    await world.send(world.event("L-1", "overdue", "2027-01-20", common, days_past_due=19, outstanding_principal="50000.00",
+                                 overdue_principal="1000.00"))
+    assert (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()["status"] == "overdue"
+    await world.send(world.event("L-1", "repayment_recorded", "2027-01-25", common, kind="principal", amount="1000.00",
+                                 value_date="2027-01-25", due_date="2027-01-01", loan_year=1, late=True, outstanding_principal="49000.00"))
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()
+    assert (account["status"], account["overdue_principal"], account["principal_repaid"]) == ("active", "0.00", "1000.00")
+    assert account["years"][0]["principal_paid_late"] is True
+
+
+async def test_a_diverted_loan_stays_diverted(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1")
+    await world.send(world.event("L-1", "diverted", "2026-05-01", common, reason="买车"),
+                     world.event("L-1", "renewed", "2027-01-01", common, outstanding_principal="50000.00", maturity_date="2028-01-01"))
+    assert (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()["status"] == "diverted"
+
+
+async def test_an_applicant_reads_only_its_own_accounts(world: World) -> None:
+    await world.loan("L-1", household_id="H-1")
+    await world.loan("L-2", household_id="H-2")
+    mine = await world.client.get("/v1/subsidy-accounts", headers=world.applicant("H-1"))
+    assert [a["loan_id"] for a in mine.json()["items"]] == ["L-1"]
+    assert (await world.client.get("/v1/subsidy-accounts/L-2", headers=world.applicant("H-1"))).status_code == 403
+    assert (await world.client.get("/v1/subsidy-accounts?household_id=H-2", headers=world.applicant("H-1"))).status_code == 403
+
+
+async def test_a_bank_reads_only_its_own_loans(world: World) -> None:
+    await world.loan("L-1", household_id="H-1", bank_id="RCC")
+    await world.loan("L-2", household_id="H-2", bank_id="PSBC")
+    listed = await world.client.get("/v1/subsidy-accounts", headers=world.bank("PSBC"))
+    assert [a["loan_id"] for a in listed.json()["items"]] == ["L-2"]
+    assert (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.bank("PSBC"))).status_code == 403
+
+
+async def test_an_officer_reads_accounts_in_its_region_with_paging(world: World) -> None:
+    for i in range(3):
+        await world.loan(f"L-{i}", household_id=f"H-{i}")
+    await world.loan("L-X", household_id="H-X", village="411224102001")
+    first = (await world.client.get("/v1/subsidy-accounts?limit=2", headers=world.township())).json()
+    second = (await world.client.get(f"/v1/subsidy-accounts?limit=2&cursor={first['next_cursor']}", headers=world.township())).json()
+    assert [a["loan_id"] for a in first["items"] + second["items"]] == ["L-0", "L-1", "L-2"]
+    assert second["next_cursor"] is None
+    assert (await world.client.get("/v1/subsidy-accounts/L-X", headers=world.township())).status_code == 403
+
+
+async def test_the_account_shows_which_batch_settled_each_year(world: World) -> None:
+    plan = await world.plan()
+    await world.loan("L-1", household_id="H-1")
+    batch = await world.batch(plan["id"])
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.applicant("H-1"))).json()
+    assert (account["years"][0]["settled_batch_id"], account["years"][0]["granted_amount"]) == (batch["id"], "2175.00")
+    assert account["subsidy_granted"] == "2175.00"
+
+
+async def test_the_approval_form_gives_the_fields_and_expected_subsidy(world: World) -> None:
+    await world.plan()
+    await world.loan("L-1", household_id="H-1", principal="80000.00")
+    resp = await world.client.get("/v1/subsidy-approval-forms/L-1", headers=world.applicant("H-1"))
+    assert resp.status_code == 200, resp.text
+    form = resp.json()
+    assert form["title"] == "扶贫贴息贷款申报审批表"
+    assert (form["principal"], form["subsidised_principal"], form["village_code"]) == ("80000.00", "50000.00", VILLAGE)
+    assert form["expected_subsidy"][0]["amount"] == "2175.00"
+    assert form["expected_subsidy_total"] == "2175.00"
+    assert [a["step"] for a in form["approvals"]][:2] == ["申请人", "村委会审核"]
+    assert (await world.client.get("/v1/subsidy-approval-forms/L-404", headers=world.monitor())).status_code == 404

@@ -16,6 +16,7 @@ from .conftest import make_app, password_token
 
 DOCS = {
     "applications": {"paths": {"/v1/loans/{loan_id}": {}, "/v1/loans/{loan_id}/repayments": {}, "/v1/loans/export": {},
+                                   "/v1/loans/{loan_id}/disbursement": {"post": {"x-money-moving": True}},
                                    "/v1/loans/{loan_id}/boom": {}},
                      "components": {"schemas": {"Loan": {"type": "object"}}}},
     "credit-rating": {"paths": {"/v1/ratings/{household_id}": {}}, "components": {"schemas": {"Loan": {"type": "string"}}}},
@@ -102,6 +103,14 @@ async def test_a_replayed_idempotency_key_returns_the_first_response_and_reaches
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
     assert len(upstream.calls) == 1
+
+
+async def test_money_moving_operations_require_an_idempotency_key(gw: httpx.AsyncClient, upstream: Upstream) -> None:
+    resp = await gw.post("/v1/loans/L-1/disbursement", json={"amount": "1.00"})
+    assert resp.status_code == 428 and "Idempotency-Key" in resp.json()["detail"]
+    assert upstream.calls == []
+    resp = await gw.post("/v1/loans/L-1/disbursement", json={"amount": "1.00"}, headers={"Idempotency-Key": "d-1"})
+    assert resp.status_code == 201
 
 
 async def test_the_same_key_with_a_different_body_is_422(gw: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from gateway import service
 from gateway.domain import TokenBucket, scopes_for
-from gateway.errors import AccountExists, AccountNotFound, InvalidClient, RateLimited, UnsupportedGrant
+from gateway.errors import AccountExists, AccountNotFound, IdempotencyKeyRequired, InvalidClient, RateLimited, UnsupportedGrant
 from gateway.proxy import Upstreams, response_headers, streamed
 from gateway.schemas import (
     AccountCreate,
@@ -174,6 +174,8 @@ async def forward(request: Request, path: str) -> Response:
     principal = await current_principal(request)  # the gateway is the first wall, not the only one
     _rate_limit(request, principal)
     key = request.headers.get("idempotency-key")
+    if request.method in route.money_moving_methods and not key:
+        raise IdempotencyKeyRequired(f"{request.method} {route.template} moves money: send an Idempotency-Key header (any unique string per operation)")
     if request.method == "POST" and key:
         status, ctype, content, replayed = await service.forward_idempotent(
             sessionmaker=request.app.state.sessionmaker, upstreams=upstreams, request=request, service=route.service,

@@ -105,12 +105,16 @@ class TokenBucket:
 _PARAM = re.compile(r"\{[^/}]+\}")
 
 
+MONEY_MOVING = "x-money-moving"  # OpenAPI extension a service puts on operations that move money
+
+
 @dataclass(frozen=True)
 class Route:
     service: str
     template: str
     pattern: re.Pattern[str]
     literal_chars: int
+    money_moving_methods: frozenset[str] = frozenset()
 
 
 class RouteTable:
@@ -120,11 +124,13 @@ class RouteTable:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def replace_service(self, service: str, templates: list[str]) -> None:
+    def replace_service(self, service: str, paths: dict[str, Any]) -> None:
+        """``paths`` is the service's OpenAPI ``paths`` object."""
         kept = [r for r in self.routes if r.service != service]
-        for template in templates:
+        for template, item in paths.items():
             regex = "^" + _PARAM.sub("[^/]+", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-            kept.append(Route(service, template, re.compile(regex), len(_PARAM.sub("", template))))
+            money = frozenset(m.upper() for m, op in (item or {}).items() if isinstance(op, dict) and op.get(MONEY_MOVING))
+            kept.append(Route(service, template, re.compile(regex), len(_PARAM.sub("", template)), money))
         self.routes = sorted(kept, key=lambda r: -r.literal_chars)
 
     def match(self, path: str) -> Route | None:

@@ -27,6 +27,10 @@ class IdempotencyInFlight(Conflict):
     title, code = "Request with this idempotency key is still in progress", "idempotency-in-flight"
 
 
+class IdempotencyKeyRequired(ServiceError):
+    status, title, code = 428, "Idempotency-Key required", "idempotency-key-required"
+
+
 class RateLimited(TooManyRequests):
     title, code = "Rate limit exceeded", "rate-limited"
 

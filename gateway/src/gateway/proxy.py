@@ -48,7 +48,7 @@ class Upstreams:
                 log.warning("cannot load routes of %s from %s: %s", name, url, type(exc).__name__)
                 continue
             self.docs[name] = doc
-            self.table.replace_service(name, list(doc.get("paths", {})))
+            self.table.replace_service(name, doc.get("paths", {}))
 
     async def forward(self, request: Request, service: str, body: bytes | None = None) -> httpx.Response:
         """Send the request on; the caller reads or streams the response and closes it."""

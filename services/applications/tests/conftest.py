@@ -246,7 +246,7 @@ async def advance(client: httpx.AsyncClient, who: Who, fakes: Fakes, application
         if not fakes.ratings[application["household_id"]]:
             fakes.rate(application["household_id"])
     steps = {
-        "attested": ("attestation", who.village(), {"village_secretary": "王书记", "resident_secretary": "李书记", "credit_officer": "赵信贷员"}),
+        "attested": ("attestation", who.village(application["village_code"]), {"village_secretary": "王书记", "resident_secretary": "李书记", "credit_officer": "赵信贷员"}),
         "reviewed": ("review", who.township(), {"note": "ok"}),
         "confirmed": ("confirmation", who.county(), {"note": "ok"}),
         "recommended": ("recommendation", who.county(), {"bank_id": bank}),

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
-from kit.auth import CurrentPrincipal, Principal, scoped
+from kit.auth import CurrentPrincipal, Principal, require_scope
 from kit.db import Session
 from kit.errors import Forbidden, InvalidInput, problem_responses
 from risk_pool import errors, service
@@ -52,9 +52,9 @@ from risk_pool.schemas import (
 router = APIRouter(prefix="/v1")
 
 READ_SCOPES = frozenset({"registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read"})
-Reader = scoped("risk:read")
-Writer = scoped("risk:write")
-Internal = scoped("internal")
+Reader = Annotated[Principal, Depends(require_scope("risk:read"))]
+Writer = Annotated[Principal, Depends(require_scope("risk:write"))]
+Internal = Annotated[Principal, Depends(require_scope("internal"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=64)]
 Division = Annotated[str, Path(pattern=r"^\d{12}$")]

@@ -209,7 +209,7 @@ def new_exposure(event: LoanEvent, terms: CoverTerms) -> Exposure:
         last_seq=event.seq,
         fee_rate=fee_rate,
         fee_day_basis=terms.fee_day_basis,
-        fee_accrued_to=d["start_date"] if fee_rate > 0 else None,  # type: ignore[assignment]
+        fee_accrued_to=d["start_date"] if fee_rate > 0 else None,  # type: ignore[arg-type]
     )
 
 

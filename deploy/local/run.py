@@ -48,6 +48,11 @@ def child_env(server: str, port_of: dict[str, int]) -> dict[str, str]:
     env.setdefault("ENVIRONMENT", "development")
     env["DATABASE_URL"] = server
     env.setdefault("GATEWAY_SEED_DEMO", "true")
+    for pkg, prefix, _ in PROCESSES:
+        if pkg != "gateway":  # each service's own demo account at the gateway (seeded above)
+            env.setdefault(f"{prefix}SERVICE_CLIENT_ID", f"svc-{pkg.replace('_', '-')}")
+            env.setdefault(f"{prefix}SERVICE_CLIENT_SECRET", f"svc-{pkg.replace('_', '-')}-secret")
+            env.setdefault(f"{prefix}GATEWAY_URL", f"http://127.0.0.1:{port_of['gateway']}")
     env.setdefault("JWKS_URL", f"http://127.0.0.1:{port_of['gateway']}/.well-known/jwks.json")
     for pkg, prefix, _ in PROCESSES:
         env[f"{prefix}PORT"] = str(port_of[pkg])

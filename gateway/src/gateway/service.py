@@ -37,6 +37,7 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
     {"kind": "client", "name": "insurer-demo", "display_name": "扶贫贷款保证保险", "roles": ["insurer"]},
     {"kind": "client", "name": "guarantor-demo", "display_name": "省农信担保", "roles": ["guarantor"]},
     {"kind": "client", "name": "monitor-demo", "display_name": "金融办", "roles": ["monitor"]},
+    {"kind": "client", "name": "svc-applications", "display_name": "applications service", "roles": ["service"]},
     {"kind": "client", "name": "svc-credit-rating", "display_name": "credit-rating service", "roles": ["service"]},
     {"kind": "client", "name": "svc-risk-pool", "display_name": "risk-pool service", "roles": ["service"]},
     {"kind": "client", "name": "svc-subsidy", "display_name": "subsidy service", "roles": ["service"]},

@@ -74,3 +74,30 @@ async def test_a_crash_mid_batch_applies_nothing_and_the_retry_applies_everythin
     assert await consume_once(name="c", service="t", sessionmaker=maker, fetch=log.fetch, apply=record) == 8
     assert await consume_once(name="c", service="t", sessionmaker=maker, fetch=log.fetch, apply=record) == 0
     assert await _count(engine) == 8
+
+
+async def test_the_log_is_read_over_http_with_the_services_own_token() -> None:
+    import httpx
+
+    from kit.consumer import http_fetch
+    from kit.http import ServiceClient
+    from kit.service_token import ServiceToken
+
+    tokens_issued = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        tokens_issued.append(request.content)
+        return httpx.Response(200, json={"access_token": "svc-token", "expires_in": 900})
+
+    def producer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer svc-token"
+        assert request.url.params["after"] == "7:3"
+        return httpx.Response(200, json={"items": [{"seq": 4}], "next_cursor": "7:4", "remaining": 2})
+
+    token = ServiceToken(token_url="http://gw/oauth/token", client_id="svc", client_secret="s", transport=httpx.MockTransport(gateway))
+    client = ServiceClient(caller="c", dependency="applications", base_url="http://apps", transport=httpx.MockTransport(producer))
+    fetch = http_fetch(client=client, path="/v1/loan-events", token=token)
+    page = await fetch("7:3", 100)
+    assert (page.items, page.next_cursor, page.remaining) == ([{"seq": 4}], "7:4", 2)
+    await fetch("7:3", 100)
+    assert len(tokens_issued) == 1  # cached

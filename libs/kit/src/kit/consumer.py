@@ -24,6 +24,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
 
+from kit.errors import DependencyUnavailable
+from kit.http import ServiceClient
+from kit.service_token import ServiceToken
+
 log = logging.getLogger("kit.consumer")
 
 LAG = Gauge("event_consumer_lag_events", "Events visible at the producer that this consumer has not applied yet.", ["service", "consumer"])
@@ -86,6 +90,20 @@ async def consume_once(
     LAST_APPLIED.labels(service, name).set(time.time())
     LAG.labels(service, name).set(page.remaining)
     return len(page.items)
+
+
+def http_fetch(*, client: ServiceClient, path: str, token: ServiceToken) -> Fetch:
+    """Read a producer's log over REST: ``GET path?after=<cursor>&limit=`` answering
+    ``{"items", "next_cursor", "remaining"}``, with this service's own token."""
+
+    async def fetch(cursor: str, limit: int) -> Page:
+        resp = await client.request("GET", path, params={"after": cursor, "limit": limit}, token=await token.get())
+        if resp.status_code != 200:
+            raise DependencyUnavailable(f"{client.dependency} answered {resp.status_code} for its event log: {resp.text[:200]}")
+        body = resp.json()
+        return Page(list(body["items"]), str(body.get("next_cursor") or cursor), int(body.get("remaining", 0)))
+
+    return fetch
 
 
 def consumer_hook(

@@ -11,11 +11,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import BigInteger, Column, DateTime, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
+
+from kit.service_token import ServiceToken
 
 log = logging.getLogger("kit.outbox")
 
@@ -56,6 +59,18 @@ async def relay_once(sessionmaker: async_sessionmaker[AsyncSession], send: Send,
         for row in rows:
             row.sent_at = func.now()  # type: ignore[assignment]
     return len(rows)
+
+
+def http_sender(*, url: str, token: ServiceToken, client: httpx.AsyncClient | None = None) -> Send:
+    """Hand messages to the gateway's webhook intake (``POST /v1/webhooks/events``)."""
+    http = client or httpx.AsyncClient(timeout=10.0)
+
+    async def send(batch: list[dict[str, Any]]) -> None:
+        resp = await http.post(url, json=batch, headers={"Authorization": f"Bearer {await token.get()}"})
+        if resp.status_code >= 300:
+            raise OSError(f"webhook intake answered {resp.status_code}: {resp.text[:200]}")
+
+    return send
 
 
 def relay_hook(*, send_of: Callable[[FastAPI], Send | None], interval_seconds: float = 1.0) -> Callable[[FastAPI], Any]:

@@ -5,10 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 
 from kit.errors import DependencyUnavailable
+
+
+def service_token_from(settings: Any, transport: httpx.AsyncBaseTransport | None = None) -> ServiceToken | None:
+    """The process's own token provider, or None when it has no service account configured."""
+    if not (settings.service_client_id and settings.service_client_secret):
+        return None
+    return ServiceToken(
+        token_url=f"{settings.gateway_url}/oauth/token",
+        client_id=settings.service_client_id,
+        client_secret=settings.service_client_secret,
+        transport=transport,
+    )
 
 
 class ServiceToken:

@@ -32,6 +32,12 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE", gt=0)
     call_deadline_seconds: float = Field(5.0, validation_alias="CALL_DEADLINE_SECONDS", gt=0)
+    # This process's own account at the gateway, for calls on its own behalf (reading another
+    # service's event log, relaying notifications). Prefixed: CREDIT_RATING_SERVICE_CLIENT_ID, …
+    gateway_url: str = "http://127.0.0.1:8000"
+    service_client_id: str | None = None
+    service_client_secret: str | None = None
+    background_workers: bool = Field(True, description="run event consumers and relays (off in unit tests)")
 
     @model_validator(mode="after")
     def _database_configured(self) -> BaseServiceSettings:

@@ -41,8 +41,15 @@ class Fakes:
 
     def rate(self, household_id: str, grade: str = "AA", line: str = "50000.00", **extra: Any) -> None:
         self.ratings[household_id] = {
-            "household_id": household_id, "status": "current", "grade": grade, "credit_line": line, "vetoed": False,
-            "veto_reasons": [], "blacklisted": False, "eligible_to_borrow": True, **extra,
+            "household_id": household_id,
+            "status": "current",
+            "grade": grade,
+            "credit_line": line,
+            "vetoed": False,
+            "veto_reasons": [],
+            "blacklisted": False,
+            "eligible_to_borrow": True,
+            **extra,
         }
 
     def credit_rating(self, request: httpx.Request) -> httpx.Response:
@@ -52,8 +59,19 @@ class Fakes:
         household_id = request.url.path.rsplit("/", 1)[-1]
         body = self.ratings.get(household_id)
         if body is None:
-            return httpx.Response(200, json={"household_id": household_id, "status": "none", "grade": None, "credit_line": None,
-                                             "vetoed": False, "veto_reasons": [], "blacklisted": False, "eligible_to_borrow": False})
+            return httpx.Response(
+                200,
+                json={
+                    "household_id": household_id,
+                    "status": "none",
+                    "grade": None,
+                    "credit_line": None,
+                    "vetoed": False,
+                    "veto_reasons": [],
+                    "blacklisted": False,
+                    "eligible_to_borrow": False,
+                },
+            )
         return httpx.Response(200, json=body)
 
     def risk_pool(self, request: httpx.Request) -> httpx.Response:
@@ -128,8 +146,21 @@ class Who:
         self.tokens = _CachedTokens(tokens)
 
     def admin(self) -> dict[str, str]:
-        return self.tokens.headers("admin", roles=["admin"], scopes=["registry:read", "registry:write", "applications:read", "applications:write",
-                                                                      "rating:read", "risk:read", "policy:write", "admin", "internal"])
+        return self.tokens.headers(
+            "admin",
+            roles=["admin"],
+            scopes=[
+                "registry:read",
+                "registry:write",
+                "applications:read",
+                "applications:write",
+                "rating:read",
+                "risk:read",
+                "policy:write",
+                "admin",
+                "internal",
+            ],
+        )
 
     def officer(self, role: str, region: str, sub: str | None = None) -> dict[str, str]:
         scopes = ["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read", "applications:write", "rating:write"]
@@ -149,20 +180,35 @@ class Who:
         return self.officer("county_officer", region)
 
     def bank(self, bank_id: str = "RCC") -> dict[str, str]:
-        return self.tokens.headers(f"bank-{bank_id}", kind="client", roles=["bank"], bank_id=bank_id,
-                                   scopes=["applications:read", "applications:write", "rating:read", "risk:read", "risk:write", "subsidy:read"])
+        return self.tokens.headers(
+            f"bank-{bank_id}",
+            kind="client",
+            roles=["bank"],
+            bank_id=bank_id,
+            scopes=["applications:read", "applications:write", "rating:read", "risk:read", "risk:write", "subsidy:read"],
+        )
 
     def applicant(self, household_id: str, region: str = VILLAGE) -> dict[str, str]:
-        return self.tokens.headers(f"app-{household_id}", roles=["applicant"], household_id=household_id, region=region,
-                                   scopes=["applications:read", "applications:write", "rating:read", "subsidy:read"])
+        return self.tokens.headers(
+            f"app-{household_id}",
+            roles=["applicant"],
+            household_id=household_id,
+            region=region,
+            scopes=["applications:read", "applications:write", "rating:read", "subsidy:read"],
+        )
 
     def monitor(self) -> dict[str, str]:
-        return self.tokens.headers("monitor", kind="client", roles=["monitor"],
-                                   scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read"])
+        return self.tokens.headers(
+            "monitor", kind="client", roles=["monitor"], scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read"]
+        )
 
     def service(self) -> dict[str, str]:
-        return self.tokens.headers("svc-subsidy", kind="client", roles=["service"],
-                                   scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read", "internal"])
+        return self.tokens.headers(
+            "svc-subsidy",
+            kind="client",
+            roles=["service"],
+            scopes=["registry:read", "applications:read", "rating:read", "risk:read", "subsidy:read", "internal"],
+        )
 
 
 @pytest.fixture(scope="session")
@@ -170,21 +216,33 @@ def who(tokens: TokenFactory) -> Who:
     return Who(tokens)
 
 
-REGIONS_CSV = "\n".join(
-    [
-        "code,name",
-        f"{COUNTY},卢氏县",
-        f"{TOWNSHIP},城关镇",
-        f"{OTHER_TOWNSHIP},东明镇",
-        f"{VILLAGE},东门村",
-        f"{VILLAGE_2},西门村",
-        f"{OTHER_VILLAGE},东明村",
-    ]
-) + "\n"
+REGIONS_CSV = (
+    "\n".join(
+        [
+            "code,name",
+            f"{COUNTY},卢氏县",
+            f"{TOWNSHIP},城关镇",
+            f"{OTHER_TOWNSHIP},东明镇",
+            f"{VILLAGE},东门村",
+            f"{VILLAGE_2},西门村",
+            f"{OTHER_VILLAGE},东明村",
+        ]
+    )
+    + "\n"
+)
 
 
-def household(household_id: str, *, birth: str = "1980-05-01", serial: str = "123", village: str = VILLAGE, status: str = "poor",
-              capacity: str = "full", members: list[dict[str, str]] | None = None, **extra: Any) -> dict[str, Any]:
+def household(
+    household_id: str,
+    *,
+    birth: str = "1980-05-01",
+    serial: str = "123",
+    village: str = VILLAGE,
+    status: str = "poor",
+    capacity: str = "full",
+    members: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     head = {"name": f"户主{household_id}", "relation": "head", "birth_date": birth, "labour_capacity": capacity}
     return {
         "household_id": household_id,
@@ -196,8 +254,13 @@ def household(household_id: str, *, birth: str = "1980-05-01", serial: str = "12
         "secondary_causes": ["缺技术"],
         "members": [head, *(members or [])],
         "status": status,
-        "identification": {"applied_on": "2025-09-01", "democratic_vote_on": "2025-09-05", "village_notice_on": "2025-09-06",
-                           "township_notice_on": "2025-09-13", "county_announcement_on": "2025-09-20"},
+        "identification": {
+            "applied_on": "2025-09-01",
+            "democratic_vote_on": "2025-09-05",
+            "village_notice_on": "2025-09-06",
+            "township_notice_on": "2025-09-13",
+            "county_announcement_on": "2025-09-20",
+        },
         **extra,
     }
 
@@ -215,8 +278,13 @@ async def seeded(client: httpx.AsyncClient, who: Who) -> None:
     rows = [
         household("H1", serial="101"),
         household("H2", serial="102", village=VILLAGE_2),
-        household("OLD1", birth="1950-01-01", serial="103", capacity="none",
-                  members=[{"name": "老伴", "relation": "spouse", "birth_date": "1952-02-02", "labour_capacity": "partial"}]),
+        household(
+            "OLD1",
+            birth="1950-01-01",
+            serial="103",
+            capacity="none",
+            members=[{"name": "老伴", "relation": "spouse", "birth_date": "1952-02-02", "labour_capacity": "partial"}],
+        ),
         household("OLD2", birth="1948-03-03", serial="104", capacity="partial", village=OTHER_VILLAGE),
     ]
     resp = await client.post("/v1/households/import", content=ndjson(rows), headers={**who.admin(), "content-type": "application/x-ndjson"})
@@ -237,8 +305,17 @@ async def submit(client: httpx.AsyncClient, who: Who, **overrides: Any) -> dict[
     return resp.json()
 
 
-async def advance(client: httpx.AsyncClient, who: Who, fakes: Fakes, application: dict[str, Any], to: str, *, bank: str = "RCC",
-                  rate: str = "0.0435", approved_amount: str | None = None) -> dict[str, Any]:
+async def advance(
+    client: httpx.AsyncClient,
+    who: Who,
+    fakes: Fakes,
+    application: dict[str, Any],
+    to: str,
+    *,
+    bank: str = "RCC",
+    rate: str = "0.0435",
+    approved_amount: str | None = None,
+) -> dict[str, Any]:
     """Walk an application along the chain up to status ``to``."""
     app_id = application["application_id"]
     if application.get("household_id"):
@@ -246,7 +323,11 @@ async def advance(client: httpx.AsyncClient, who: Who, fakes: Fakes, application
         if not fakes.ratings[application["household_id"]]:
             fakes.rate(application["household_id"])
     steps = {
-        "attested": ("attestation", who.village(application["village_code"]), {"village_secretary": "王书记", "resident_secretary": "李书记", "credit_officer": "赵信贷员"}),
+        "attested": (
+            "attestation",
+            who.village(application["village_code"]),
+            {"village_secretary": "王书记", "resident_secretary": "李书记", "credit_officer": "赵信贷员"},
+        ),
         "reviewed": ("review", who.township(), {"note": "ok"}),
         "confirmed": ("confirmation", who.county(), {"note": "ok"}),
         "recommended": ("recommendation", who.county(), {"bank_id": bank}),

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from stdnum import numdb
 from stdnum.cn import ric
 

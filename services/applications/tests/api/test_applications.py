@@ -33,8 +33,13 @@ async def test_a_household_loan_goes_through_the_whole_chain_and_every_step_name
     assert final["status"] == "disbursed" and final["loan_id"] == loan["loan_id"]
     assert [s["step"] for s in final["steps"]] == ["submit", "attest", "review", "confirm", "recommend", "approve", "disburse"]
     assert [s["actor"] for s in final["steps"]] == [
-        "app-H1", f"village_officer-{VILLAGE}", f"township_officer-{TOWNSHIP}", f"county_officer-{COUNTY}", f"county_officer-{COUNTY}",
-        "bank-RCC", "bank-RCC",
+        "app-H1",
+        f"village_officer-{VILLAGE}",
+        f"township_officer-{TOWNSHIP}",
+        f"county_officer-{COUNTY}",
+        f"county_officer-{COUNTY}",
+        "bank-RCC",
+        "bank-RCC",
     ]
     assert all(s["at"] for s in final["steps"])
 
@@ -94,7 +99,13 @@ async def test_eligibility_without_any_rating_fails_on_grade(client: httpx.Async
 
 async def test_eligibility_reports_a_suspended_village(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
     fakes.rate("H1")
-    fakes.lending[VILLAGE] = {"village_code": VILLAGE, "may_lend": False, "reasons": ["village NPL 6.1% > 5%"], "village_state": "broken", "township_state": "open"}
+    fakes.lending[VILLAGE] = {
+        "village_code": VILLAGE,
+        "may_lend": False,
+        "reasons": ["village NPL 6.1% > 5%"],
+        "village_state": "broken",
+        "township_state": "open",
+    }
     resp = await client.post("/v1/applications/eligibility", json={k: v for k, v in LOAN_REQUEST.items() if k != "project"}, headers=who.village())
     assert codes(resp) == {"REGION_SUSPENDED"}
     assert "lending_status" in resp.json()["checked"]
@@ -213,8 +224,9 @@ async def test_recommendation_is_refused_in_a_suspended_village_and_to_a_bank_ou
 
 async def test_the_bank_may_approve_less_but_never_more(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
     application = await advance(client, who, fakes, await submit(client, who, amount="30000.00"), "recommended")
-    resp = await client.post(f"/v1/applications/{application['application_id']}/approval", json={"annual_rate": "0.0435", "approved_amount": "30000.01"},
-                             headers=who.bank())
+    resp = await client.post(
+        f"/v1/applications/{application['application_id']}/approval", json={"annual_rate": "0.0435", "approved_amount": "30000.01"}, headers=who.bank()
+    )
     assert resp.status_code == 422
 
 
@@ -245,8 +257,17 @@ async def register_enterprise(client: httpx.AsyncClient, who: Who) -> None:
 
 
 def enterprise_request(*driven: str, **overrides: Any) -> dict[str, Any]:
-    return {"borrower_type": "enterprise", "enterprise_id": ENTERPRISE, "driven_households": list(driven), "amount": "400000.00", "term_months": 24,
-            "purpose": "processing", "industry": "mushrooms", "project": "香菇大棚", **overrides}
+    return {
+        "borrower_type": "enterprise",
+        "enterprise_id": ENTERPRISE,
+        "driven_households": list(driven),
+        "amount": "400000.00",
+        "term_months": 24,
+        "purpose": "processing",
+        "industry": "mushrooms",
+        "project": "香菇大棚",
+        **overrides,
+    }
 
 
 async def test_an_enterprise_loan_drives_households_that_cannot_borrow_themselves(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:

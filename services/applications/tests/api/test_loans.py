@@ -10,13 +10,28 @@ from tests.conftest import COUNTY, TOWNSHIP, VILLAGE, Fakes, Who, advance, event
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
-COMMON = {"household_id", "enterprise_id", "borrower_type", "registered_poor", "village_code", "township_code", "county_code", "bank_id",
-          "principal", "annual_rate", "start_date", "maturity_date", "industry", "driven_households"}
+COMMON = {
+    "household_id",
+    "enterprise_id",
+    "borrower_type",
+    "registered_poor",
+    "village_code",
+    "township_code",
+    "county_code",
+    "bank_id",
+    "principal",
+    "annual_rate",
+    "start_date",
+    "maturity_date",
+    "industry",
+    "driven_households",
+}
 
 
 async def repay(client: httpx.AsyncClient, who: Who, loan_id: str, kind: str, amount: str, value_date: str, ref: str, bank: str = "RCC") -> httpx.Response:
-    return await client.post(f"/v1/loans/{loan_id}/repayments", json={"kind": kind, "amount": amount, "value_date": value_date, "bank_reference": ref},
-                             headers=who.bank(bank))
+    return await client.post(
+        f"/v1/loans/{loan_id}/repayments", json={"kind": kind, "amount": amount, "value_date": value_date, "bank_reference": ref}, headers=who.bank(bank)
+    )
 
 
 async def test_a_three_year_loan_repays_principal_and_interest_every_year(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
@@ -36,7 +51,12 @@ async def test_disbursement_appends_the_disbursed_event_with_the_common_attribut
     data = event["data"]
     assert COMMON <= set(data)
     assert (data["principal"], data["annual_rate"], data["household_id"], data["enterprise_id"], data["borrower_type"]) == (
-        "50000.00", "0.043500", "H1", None, "household")
+        "50000.00",
+        "0.043500",
+        "H1",
+        None,
+        "household",
+    )
     assert (data["village_code"], data["township_code"], data["county_code"], data["registered_poor"]) == (VILLAGE, TOWNSHIP, COUNTY, True)
     assert data["term_months"] == 36 and data["purpose"] == "breeding" and data["driven_households"] == []
     assert data["schedule"][0] == {"loan_year": 1, "due_date": "2027-03-01", "interest_due": "2175.00", "principal_due": "16666.67"}
@@ -67,8 +87,15 @@ async def test_a_repayment_event_says_which_installment_it_paid_and_whether_late
     last = (await events(client, who))[-1]
     assert last["type"] == "repayment_recorded"
     assert {k: last["data"][k] for k in ("kind", "amount", "value_date", "due_date", "loan_year", "late", "bank_reference", "outstanding_principal")} == {
-        "kind": "principal", "amount": "16666.67", "value_date": "2027-03-09", "due_date": "2027-03-01", "loan_year": 1, "late": True,
-        "bank_reference": "R3", "outstanding_principal": "33333.33"}
+        "kind": "principal",
+        "amount": "16666.67",
+        "value_date": "2027-03-09",
+        "due_date": "2027-03-01",
+        "loan_year": 1,
+        "late": True,
+        "bank_reference": "R3",
+        "outstanding_principal": "33333.33",
+    }
 
 
 async def test_a_repayment_larger_than_the_installment_or_dated_after_the_business_date_is_422(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
@@ -82,8 +109,11 @@ async def test_a_repayment_larger_than_the_installment_or_dated_after_the_busine
 async def test_only_the_bank_of_the_loan_posts_repayments(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
     loan = await loan_for(client, who, fakes)
     assert (await repay(client, who, loan["loan_id"], "interest", "10.00", "2026-03-01", "P1", bank="PSBC")).status_code == 403
-    resp = await client.post(f"/v1/loans/{loan['loan_id']}/repayments", json={"kind": "interest", "amount": "1", "value_date": "2026-03-01",
-                             "bank_reference": "P2"}, headers=who.county())
+    resp = await client.post(
+        f"/v1/loans/{loan['loan_id']}/repayments",
+        json={"kind": "interest", "amount": "1", "value_date": "2026-03-01", "bank_reference": "P2"},
+        headers=who.county(),
+    )
     assert resp.status_code == 403
     assert (await client.get(f"/v1/loans/{loan['loan_id']}", headers=who.bank("PSBC"))).status_code == 403
     assert (await client.get("/v1/loans", headers=who.bank("PSBC"))).json()["items"] == []
@@ -136,8 +166,9 @@ async def test_a_late_installment_paid_in_full_brings_an_overdue_loan_back_to_ac
 
 
 async def test_a_custom_default_threshold_comes_from_the_county_policy(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
-    resp = await client.post(f"/v1/lending-policies/{COUNTY}/versions", json={"effective_from": "2026-03-01", "profile": {"default_days_past_due": 30}},
-                             headers=who.county())
+    resp = await client.post(
+        f"/v1/lending-policies/{COUNTY}/versions", json={"effective_from": "2026-03-01", "profile": {"default_days_past_due": 30}}, headers=who.county()
+    )
     assert resp.status_code == 201
     loan = await loan_for(client, who, fakes)
     await move_date(client, who, "2027-04-01")

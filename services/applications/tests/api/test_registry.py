@@ -69,7 +69,9 @@ async def test_reimporting_the_same_file_changes_nothing(client: httpx.AsyncClie
 
 async def test_reimport_with_a_changed_row_updates_only_that_row(client: httpx.AsyncClient, who: Who) -> None:
     await import_csv(client, who, [csv_row("U1", resident_id("1980-05-01", "401")), csv_row("U2", resident_id("1980-05-01", "402"))])
-    report = (await import_csv(client, who, [csv_row("U1", resident_id("1980-05-01", "401")), csv_row("U2", resident_id("1980-05-01", "402"), cause="因灾")])).json()
+    report = (
+        await import_csv(client, who, [csv_row("U1", resident_id("1980-05-01", "401")), csv_row("U2", resident_id("1980-05-01", "402"), cause="因灾")])
+    ).json()
     assert (report["inserted"], report["updated"], report["unchanged"]) == (0, 1, 1)
     assert (await client.get("/v1/households/U2", headers=who.admin())).json()["main_cause"] == "因灾"
 
@@ -156,7 +158,8 @@ async def test_put_household_creates_then_replaces(client: httpx.AsyncClient, wh
 async def test_enterprise_needs_a_valid_unified_social_credit_code(client: httpx.AsyncClient, who: Who) -> None:
     bad = await client.post("/v1/enterprises", json={"enterprise_id": "91411224MA00000000", "name": "坏码", "village_code": VILLAGE}, headers=who.county())
     assert bad.status_code == 422
-    good = await client.post("/v1/enterprises", json={"enterprise_id": "91350100M000100Y43", "name": "香菇合作社", "village_code": VILLAGE},
-                             headers=who.county())
+    good = await client.post(
+        "/v1/enterprises", json={"enterprise_id": "91350100M000100Y43", "name": "香菇合作社", "village_code": VILLAGE}, headers=who.county()
+    )
     assert good.status_code == 201, good.text
     assert good.json()["county_code"] == COUNTY

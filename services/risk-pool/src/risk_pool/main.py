@@ -10,6 +10,8 @@ from kit.auth import KeySet
 from risk_pool.api import router
 from risk_pool.settings import Settings
 
+BULK_BODY_BYTES = 32 * 1024 * 1024
+
 
 def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -20,6 +22,8 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         settings=settings,
         routers=[router],
         keys=keys,
+        # loan-event pages and claim batches are large by nature (10,000 events ≈ 8 MB)
+        body_limits={"/v1/risk-events": BULK_BODY_BYTES, "/v1/claims/batches": BULK_BODY_BYTES},
     )
 
 

@@ -7,13 +7,15 @@ indicator (一否决) means no grade and no credit line (授信额度).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 KINDS = ("base", "bonus", "deduction", "veto")
+_SLOT = {"base": 0, "bonus": 1, "deduction": 2, "veto": 0}
 VALUE_TYPES = ("yes_no", "choice", "number")
 LOAN_EVENT_ACTIONS = ("deduction", "blacklist", "none")
 
@@ -37,7 +39,7 @@ class Band:
     high: Decimal | None
     points: int
 
-    def holds(self, value: Decimal) -> bool:
+    def holds(self, value: Decimal | int | float) -> bool:
         return value >= self.low and (self.high is None or value < self.high)
 
 
@@ -94,6 +96,14 @@ class Scorecard:
     indicators: Mapping[str, Indicator]
     loan_events: Mapping[str, LoanEventRule]
     required: frozenset[str] = frozenset()
+    # (code, answer) → (3 × category position + slot [0 base, 1 bonus, 2 deduction], points, answer type)
+    # for every valid yes/no or choice answer that does not veto. Scoring a campaign of 100,000
+    # households looks each answer up once here; numbers, vetoes and wrong answers take the
+    # rule-by-rule path (:func:`indicator_points`).
+    answers: Mapping[tuple[str, Any], tuple[int, int, type]] = field(default_factory=dict)
+
+    def slot(self, ind: Indicator) -> int:
+        return 3 * list(self.categories).index(ind.category) + _SLOT[ind.kind]
 
     def grade_rank(self, grade: str | None) -> int:
         """0 for the lowest grade of the table, upward; -1 for no grade."""
@@ -101,17 +111,19 @@ class Scorecard:
         return names.index(grade) if grade in names else -1
 
 
-@dataclass(frozen=True)
-class CategoryScore:
+class CategoryScore(NamedTuple):
     base: int = 0
     bonus: int = 0
     deduction: int = 0
     vetoes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Result:
-    """An assessment's outcome: explainable by category, recorded with the version that produced it."""
+class Result(NamedTuple):
+    """An assessment's outcome: explainable by category, recorded with the version that produced it.
+
+    ``category_points`` holds (base, bonus, deduction) for each category in the scorecard's order;
+    ``vetoes`` holds (category, reason) for each vetoing indicator.
+    """
 
     score: int
     raw_score: int
@@ -122,7 +134,18 @@ class Result:
     credit_line: Decimal | None
     vetoed: bool
     veto_reasons: tuple[str, ...]
-    by_category: Mapping[str, CategoryScore]
+    category_points: tuple[int, ...]
+    vetoes: tuple[tuple[str, str], ...]
+
+    def by_category(self, card: Scorecard) -> dict[str, CategoryScore]:
+        return category_breakdown(card, self.category_points, self.vetoes)
+
+
+def category_breakdown(card: Scorecard, points: Sequence[int], vetoes: Sequence[tuple[str, str]]) -> dict[str, CategoryScore]:
+    return {
+        cat: CategoryScore(points[3 * i], points[3 * i + 1], points[3 * i + 2], tuple(r for c, r in vetoes if c == cat))
+        for i, cat in enumerate(card.categories)
+    }
 
 
 @dataclass(frozen=True)
@@ -294,8 +317,20 @@ def build_scorecard(definition: Mapping[str, Any]) -> tuple[Scorecard | None, li
         indicators=indicators,
         loan_events=loan_events,
         required=frozenset(code for code, ind in indicators.items() if ind.required),
+        answers={key: entry for ind in indicators.values() for key, entry in _answers(ind, list(categories)).items()},
     )
     return card, []
+
+
+def _answers(ind: Indicator, categories: list[str]) -> dict[tuple[str, Any], tuple[int, int, type]]:
+    slot = 3 * categories.index(ind.category) + _SLOT[ind.kind]
+    if ind.kind == "veto":
+        return {(ind.code, not ind.veto_when): (slot, 0, bool)}
+    if ind.value_type == "yes_no":
+        return {(ind.code, True): (slot, ind.yes_no_points[0], bool), (ind.code, False): (slot, ind.yes_no_points[1], bool)}
+    if ind.value_type == "choice":
+        return {(ind.code, v): (slot, p, str) for v, p in ind.options.items()}
+    return {}
 
 
 def max_achievable_score(card: Scorecard) -> int:
@@ -355,10 +390,12 @@ def indicator_points(ind: Indicator, value: Any) -> tuple[int, bool, str | None]
         return ind.options[value], False, None
     if type(value) is bool or not isinstance(value, int | float | str | Decimal):
         return 0, False, "must be a number"
-    try:
-        number = _dec(value)
-    except ValueError:
-        return 0, False, "must be a number"
+    number: Decimal | int | float = value  # ints and floats compare exactly with Decimal bounds
+    if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
+        try:
+            number = _dec(value)
+        except ValueError:
+            return 0, False, "must be a finite number"
     for band in ind.bands:
         if band.holds(number):
             return band.points, False, None
@@ -383,62 +420,49 @@ def evaluate(card: Scorecard, values: Mapping[str, Any]) -> tuple[Result | None,
     Unknown codes, missing required indicators and values outside their type or band are problems.
     An optional bonus or deduction indicator left out counts as not applying.
     """
+    points = [0] * (3 * len(card.categories))
+    rest = []
+    get = card.answers.get
+    for key in values.items():
+        entry = get(key)
+        # (code, 1) finds (code, True): the answer's type must match too
+        if entry is None or type(key[1]) is not entry[2]:
+            rest.append(key)
+        else:
+            points[entry[0]] += entry[1]
     problems: list[Problem] = []
-    totals: dict[str, list[int]] = {}
-    vetoes: dict[str, list[str]] = {}
-    indicators = card.indicators
-    for code, value in values.items():
-        ind = indicators.get(code)
+    vetoes: list[tuple[str, str]] = []
+    for code, value in rest:
+        ind = card.indicators.get(code)
         if ind is None:
             problems.append(Problem(f"values.{code}", "unknown indicator code"))
             continue
-        points, vetoed, problem = indicator_points(ind, value)
+        got, vetoed, problem = indicator_points(ind, value)
         if problem is not None:
             problems.append(Problem(f"values.{code}", problem))
-            continue
-        if vetoed:
-            vetoes.setdefault(ind.category, []).append(f"{ind.code} {ind.name}")
-        elif points:
-            slot = totals.setdefault(ind.category, [0, 0, 0])
-            slot[0 if ind.kind == "base" else 1 if ind.kind == "bonus" else 2] += points
-    missing = card.required.difference(values)
-    for code in sorted(missing):
+        elif vetoed:
+            vetoes.append((ind.category, f"{ind.code} {ind.name}"))
+        else:
+            points[card.slot(ind)] += got
+    if not problems and card.required.issubset(values):
+        return result_from(card, points, vetoes), []
+    for code in sorted(card.required.difference(values)):
         problems.append(Problem(f"values.{code}", "required indicator is missing"))
-    if problems:
-        return None, problems
-    base = sum(t[0] for t in totals.values())
-    bonus = sum(t[1] for t in totals.values())
-    deduction = sum(t[2] for t in totals.values())
-    return result_from(card, base=base, bonus=bonus, deduction=deduction, totals=totals, vetoes=vetoes), []
+    return None, problems
 
 
-def result_from(
-    card: Scorecard,
-    *,
-    base: int,
-    bonus: int,
-    deduction: int,
-    totals: Mapping[str, Sequence[int]],
-    vetoes: Mapping[str, Sequence[str]],
-) -> Result:
+def result_from(card: Scorecard, points: Sequence[int], vetoes: Sequence[tuple[str, str]]) -> Result:
+    """四个一: base + bonus − deductions, bounded to the scale; any veto → no grade, no credit line."""
+    base, bonus, deduction = sum(points[0::3]), sum(points[1::3]), sum(points[2::3])
     raw = base + bonus - deduction
     score = bounded(card, raw)
-    reasons = tuple(r for cat in card.categories if cat in vetoes for r in vetoes[cat])
-    grade = None if reasons else grade_for(card, score)
-    by_category = {
-        cat: CategoryScore(*(totals.get(cat) or (0, 0, 0)), vetoes=tuple(vetoes.get(cat, ()))) for cat in card.categories
-    }
+    if vetoes:
+        order = list(card.indicators)
+        vetoes = sorted(vetoes, key=lambda v: order.index(v[1].split(" ", 1)[0]))
+    grade = None if vetoes else grade_for(card, score)
     return Result(
-        score=score,
-        raw_score=raw,
-        base=base,
-        bonus=bonus,
-        deduction=deduction,
-        grade=grade.grade if grade else None,
-        credit_line=grade.credit_line if grade else None,
-        vetoed=bool(reasons),
-        veto_reasons=reasons,
-        by_category=by_category,
+        score, raw, base, bonus, deduction, grade.grade if grade else None, grade.credit_line if grade else None, bool(vetoes),
+        tuple(r for _, r in vetoes), tuple(points), tuple(vetoes),
     )
 
 

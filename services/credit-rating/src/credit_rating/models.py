@@ -68,7 +68,8 @@ class Assessment(SQLModel, table=True):
     vetoed: bool = Field(nullable=False)
     veto_reasons: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     indicator_values: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
-    category_scores: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # (base, bonus, deduction) per category, in the recorded scorecard version's category order
+    category_points: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
     is_current: bool = Field(default=True, nullable=False)
     supersedes_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     superseded_by_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -14,7 +14,7 @@ from credit_rating.models import Assessment, BlacklistEntry, Certificate, Penalt
 ASSESSMENT_COLUMNS = (
     "id", "household_id", "village_code", "scorecard_id", "scorecard_status", "assessed_on", "valid_until", "score", "raw_score",
     "base_points", "bonus_points", "deduction_points", "grade", "credit_line", "vetoed", "veto_reasons", "indicator_values",
-    "category_scores", "is_current", "supersedes_id", "superseded_by_id", "assessed_by",
+    "category_points", "is_current", "supersedes_id", "superseded_by_id", "assessed_by",
 )
 
 
@@ -71,10 +71,6 @@ async def list_scorecards(
     if after is not None:
         stmt = stmt.where(Scorecard.id > after)  # type: ignore[arg-type,operator]
     return list((await session.execute(stmt)).scalars())
-
-
-async def scorecard_used(session: AsyncSession, version: int) -> bool:
-    return bool(await session.scalar(text("SELECT EXISTS (SELECT 1 FROM assessments WHERE scorecard_id = :id)"), {"id": version}))
 
 
 # ---------------------------------------------------------------- roster and assessments

@@ -353,12 +353,6 @@ async def _assess(
     return outcomes
 
 
-def _category_json(result: domain.Result) -> str:
-    return orjson.dumps(
-        {c: [s.base, s.bonus, s.deduction, list(s.vetoes)] for c, s in result.by_category.items() if s.base or s.bonus or s.deduction or s.vetoes}
-    ).decode()
-
-
 def _record(o: _Outcome, actor: str, on: date) -> tuple[Any, ...]:
     assert o.item is not None and o.result is not None and o.card is not None
     r = o.result
@@ -366,7 +360,7 @@ def _record(o: _Outcome, actor: str, on: date) -> tuple[Any, ...]:
     return (
         o.assessment_id, o.item.household_id, o.item.village_code, o.version, "published", assessed_on,
         domain.valid_until(o.card, assessed_on), r.score, r.raw_score, r.base, r.bonus, r.deduction, r.grade, r.credit_line,
-        r.vetoed, list(r.veto_reasons), orjson.dumps(o.item.values).decode(), _category_json(r), True, o.supersedes, None, actor,
+        r.vetoed, list(r.veto_reasons), orjson.dumps(o.item.values).decode(), list(r.category_points), True, o.supersedes, None, actor,
     )
 
 
@@ -413,11 +407,11 @@ async def assess_batch(
 
 
 def assessment_public(a: Assessment, card: domain.Scorecard, *, lines: bool) -> AssessmentPublic:
-    cats = a.category_scores or {}
-    categories = []
-    for code, name in card.categories.items():
-        base, bonus, deduction, vetoes = cats.get(code) or (0, 0, 0, [])
-        categories.append(CategoryBreakdown(code=code, name=name, base=base, bonus=bonus, deduction=deduction, vetoes=vetoes))
+    vetoes = [(card.indicators[r.split(" ", 1)[0]].category, r) for r in a.veto_reasons]
+    categories = [
+        CategoryBreakdown(code=code, name=card.categories[code], base=c.base, bonus=c.bonus, deduction=c.deduction, vetoes=list(c.vetoes))
+        for code, c in domain.category_breakdown(card, a.category_points, vetoes).items()
+    ]
     indicators = None
     if lines:
         indicators = [

@@ -54,21 +54,21 @@ INVARIANTS = [
     "ALTER TABLE assessments ADD CONSTRAINT assessments_grade_line_ck CHECK ((grade IS NULL) = (credit_line IS NULL))",
     # 一否决: a vetoed assessment has no grade and no credit line
     "ALTER TABLE assessments ADD CONSTRAINT assessments_veto_ck CHECK (NOT vetoed OR grade IS NULL)",
+    "ALTER TABLE assessments ADD CONSTRAINT assessments_points_ck CHECK (cardinality(category_points) % 3 = 0)",
     "ALTER TABLE assessments ADD CONSTRAINT assessments_supersession_ck CHECK (is_current OR superseded_by_id IS NOT NULL)",
     "ALTER TABLE assessments ADD CONSTRAINT assessments_supersedes_fk FOREIGN KEY (supersedes_id) REFERENCES assessments (id) DEFERRABLE INITIALLY DEFERRED",
     "ALTER TABLE assessments ADD CONSTRAINT assessments_superseded_by_fk FOREIGN KEY (superseded_by_id) REFERENCES assessments (id) DEFERRABLE INITIALLY DEFERRED",
     "CREATE UNIQUE INDEX assessments_one_current_ux ON assessments (household_id) WHERE is_current",
     "CREATE UNIQUE INDEX assessments_supersedes_ux ON assessments (supersedes_id) WHERE supersedes_id IS NOT NULL",
     "CREATE INDEX assessments_household_ix ON assessments (household_id, id DESC)",
-    "CREATE INDEX assessments_scorecard_ix ON assessments (scorecard_id)",
     # an assessment is a record: only its supersession may change afterwards
     """CREATE FUNCTION assessments_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF (NEW.household_id, NEW.village_code, NEW.scorecard_id, NEW.assessed_on, NEW.valid_until, NEW.score, NEW.raw_score,
-          NEW.grade, NEW.credit_line, NEW.vetoed, NEW.veto_reasons, NEW.indicator_values, NEW.category_scores, NEW.supersedes_id)
+          NEW.grade, NEW.credit_line, NEW.vetoed, NEW.veto_reasons, NEW.indicator_values, NEW.category_points, NEW.supersedes_id)
          IS DISTINCT FROM
          (OLD.household_id, OLD.village_code, OLD.scorecard_id, OLD.assessed_on, OLD.valid_until, OLD.score, OLD.raw_score,
-          OLD.grade, OLD.credit_line, OLD.vetoed, OLD.veto_reasons, OLD.indicator_values, OLD.category_scores, OLD.supersedes_id)
+          OLD.grade, OLD.credit_line, OLD.vetoed, OLD.veto_reasons, OLD.indicator_values, OLD.category_points, OLD.supersedes_id)
          OR (NOT OLD.is_current AND NEW.is_current) THEN
         RAISE EXCEPTION 'assessment % is a record; only its supersession may change', OLD.id USING ERRCODE = 'check_violation';
       END IF;
@@ -130,7 +130,7 @@ def upgrade() -> None:
     sa.Column('vetoed', sa.Boolean(), nullable=False),
     sa.Column('veto_reasons', sa.ARRAY(sa.Text()), nullable=False),
     sa.Column('indicator_values', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('category_scores', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('category_points', sa.ARRAY(sa.Integer()), nullable=False),
     sa.Column('is_current', sa.Boolean(), nullable=False),
     sa.Column('supersedes_id', sa.BigInteger(), nullable=True),
     sa.Column('superseded_by_id', sa.BigInteger(), nullable=True),

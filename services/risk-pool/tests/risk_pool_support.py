@@ -97,6 +97,13 @@ class World:
         assert resp.status_code == 201, resp.text
         return resp.json()
 
+    async def withdraw_to(self, code: str, balance: str) -> None:
+        """Leave ``balance`` in the fund (cover granted earlier stays granted)."""
+        current = (await self.c.get(f"/v1/funds/{code}", headers=self.a.finance)).json()["balance"]
+        amount = f"{float(current) - float(balance):.2f}"
+        resp = await self.c.post(f"/v1/funds/{code}/withdrawals", json={"amount": amount}, headers=self.a.finance)
+        assert resp.status_code == 201, resp.text
+
     async def scheme(self, **kwargs: Any) -> dict[str, Any]:
         resp = await self.c.post("/v1/sharing-schemes", json=scheme_body(**kwargs), headers=self.a.finance)
         assert resp.status_code == 201, resp.text

@@ -86,8 +86,9 @@ async def county_funds(session: AsyncSession) -> list[Row]:
     return await _rows(session, "SELECT id, code, county_code, balance FROM funds WHERE level = 'county' ORDER BY county_code")
 
 
-async def funds_for_counties(session: AsyncSession, counties: Sequence[str]) -> dict[str, Row]:
-    rows = await _rows(session, "SELECT id, code, county_code, balance FROM funds WHERE county_code = ANY(CAST(:c AS text[]))",
+async def funds_for_counties(session: AsyncSession, counties: Sequence[str], *, lock: bool = False) -> dict[str, Row]:
+    suffix = " ORDER BY id FOR UPDATE" if lock else ""
+    rows = await _rows(session, f"SELECT id, code, county_code, balance FROM funds WHERE county_code = ANY(CAST(:c AS text[])){suffix}",
                        c=list(counties))
     return {r["county_code"]: r for r in rows}
 

@@ -399,7 +399,10 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
     counties = sorted({e.data.county_code for e in todo} | {x.county_code for x in state.values()})
     schemes = await repo.schemes_for_counties(session, counties)
     scheme_by_id = {s["id"]: s for s in schemes}
-    funds = await repo.funds_for_counties(session, counties)
+    # new cover is decided under the county funds' row locks, so two batches cannot both use the
+    # last room under the leverage limit (order: loans, then funds, as claims take them)
+    new_counties = sorted({e.data.county_code for e in todo if e.loan_id not in state})
+    funds = await repo.funds_for_counties(session, new_counties, lock=True) if new_counties else {}
     covered = await repo.covered_outstanding_by_county(session, counties, excluding=loan_ids)
     for x in state.values():
         covered[x.county_code] = covered.get(x.county_code, ZERO) + (x.covered_principal if x.covered else ZERO)

@@ -36,3 +36,16 @@ async def test_health_and_metrics_need_no_token(client: httpx.AsyncClient) -> No
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
     assert "http_requests_total" in (await client.get("/metrics")).text
+
+
+OWN_PREFIXES = ("/v1/funds", "/v1/sharing-schemes", "/v1/claims", "/v1/obligations", "/v1/breakers", "/v1/lending-status",
+                "/v1/exposures", "/v1/guarantee-fees", "/v1/risk-figures", "/v1/risk-events")
+
+
+async def test_every_route_is_under_the_prefixes_this_service_owns_and_errors_are_problems(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    paths = list(doc["paths"])
+    assert len(paths) >= 25
+    assert [p for p in paths if not p.startswith(OWN_PREFIXES)] == []
+    claim = doc["paths"]["/v1/claims"]["post"]["responses"]
+    assert {"403", "404", "409"} <= set(claim)

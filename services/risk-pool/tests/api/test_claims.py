@@ -233,3 +233,30 @@ async def test_officers_read_claims_of_their_region_only(world: World, client: h
     assert (await client.get(f"/v1/claims/{claim['id']}", headers=world.a.county_officer)).status_code == 200
     assert (await client.get(f"/v1/claims/{claim['id']}", headers=world.a.hubin_officer)).status_code == 403
     assert (await client.get("/v1/claims", headers=world.a.hubin_officer)).json()["items"] == []
+
+
+async def test_a_closed_loan_cannot_be_claimed(world: World) -> None:
+    await world.fund()
+    await world.scheme()
+    await world.loan("L-CL")
+    await world.events(event(world.next_seq(), "L-CL", "closed", "2022-01-10", outstanding_principal="0.00"))
+
+    resp = await world.claim("L-CL")
+
+    assert resp.status_code == 409
+    assert resp.json()["loan_status"] == "closed"
+
+
+async def test_a_city_top_up_pays_claims_waiting_on_a_county_fund(world: World, client: httpx.AsyncClient) -> None:
+    await world.fund(code="city", region="411200000000", level="city", deposit="50000.00")
+    await world.fund(deposit="10000.00")
+    await world.scheme()
+    await world.defaulted_loan("L-T")
+    await world.withdraw_to("lushi", "0.00")
+    assert (await world.claim("L-T")).json()["status"] == "awaiting_funds"
+
+    resp = await client.post("/v1/funds/city/top-ups", json={"amount": "20000.00"}, headers=world.a.finance)
+
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["claims_paid"] == 1
+    assert (await client.get("/v1/funds/lushi", headers=world.a.finance)).json()["balance"] == "9565.00"

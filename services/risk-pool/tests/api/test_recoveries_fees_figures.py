@@ -125,3 +125,16 @@ async def test_figures_show_balances_leverage_used_and_claims_by_party(world: Wo
 
 async def test_shares_fixture_is_the_lushi_household_row() -> None:
     assert [s["share"] for s in LUSHI_HOUSEHOLD_SHARES] == ["0.20", "0.10", "0.50", "0.20"]
+
+
+async def test_a_recovery_waits_until_the_fund_has_paid_the_claim(world: World, client: httpx.AsyncClient) -> None:
+    await world.fund(deposit="10000.00")
+    await world.scheme()
+    await world.defaulted_loan("L-Q")
+    await world.withdraw_to("lushi", "0.00")
+    claim = (await world.claim("L-Q")).json()
+
+    resp = await client.post(f"/v1/claims/{claim['id']}/recoveries", json={"amount": "1.00", "reference": "r"}, headers=world.a.bank)
+
+    assert resp.status_code == 409
+    assert resp.json()["claim_status"] == "awaiting_funds"

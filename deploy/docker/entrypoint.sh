@@ -16,5 +16,7 @@ case "$process" in
   migrate)       exec python -m kit.migrations "$@" ;;
   # Block until the named packages' databases are at this image's head: SECONDS package...
   wait-for-migrations) exec python /opt/fupin/wait_for_migrations.py "$@" ;;
+  # Create the services' own gateway accounts if missing: GATEWAY_BASE_URL [WAIT_SECONDS]
+  ensure-service-accounts) exec python /opt/fupin/ensure_service_accounts.py "$@" ;;
   *)             exec "$process" "$@" ;;
 esac

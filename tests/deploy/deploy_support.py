@@ -346,9 +346,22 @@ def service_url_settings() -> dict[str, dict[str, str]]:
                 continue
             target = by_package.get(field_name.removesuffix("_url"))
             assert target is not None, f"{process.name}.{field_name}: which process does it point at?"
+            if target == process:
+                continue  # the gateway's own gateway_url (from the shared settings base) is unused
             wanted[f"{prefix}{field_name}".upper()] = f"http://{target.name}:{target.port}"
         out[process.name] = wanted
     return out
+
+
+def secret_settings(package: str) -> set[str]:
+    """The env names of a process's settings that hold secrets (passwords, secrets)."""
+    settings_cls = importlib.import_module(f"{package}.settings").Settings
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    return {
+        (f.validation_alias if isinstance(f.validation_alias, str) else f"{prefix}{n}".upper())
+        for n, f in settings_cls.model_fields.items()
+        if ("secret" in n or "password" in n) and not (package == "gateway" and n.startswith("service_client_"))
+    }  # the gateway inherits service_client_* from the shared base but is the one issuing tokens
 
 
 # OpenTelemetry SDK variables are read by the tracing setup, not by the settings classes.

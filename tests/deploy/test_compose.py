@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import DEPLOY, PROCESSES, service_url_settings
+from deploy_support import DEPLOY, PROCESSES, secret_settings, service_url_settings
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 APP_SHUTDOWN_SECONDS = 10
@@ -27,7 +27,7 @@ def _seconds(duration: str) -> float:
 
 
 def test_compose_names_every_process_and_the_platform_around_them(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {p.name for p in PROCESSES} | {"postgres", "migrate", "prometheus", "grafana"}
+    assert set(compose["services"]) == {p.name for p in PROCESSES} | {"postgres", "migrate", "service-accounts", "prometheus", "grafana"}
     assert compose["services"]["postgres"]["image"].startswith("postgres:15")
 
 
@@ -77,11 +77,12 @@ def test_every_configured_variable_is_read_by_some_process(compose: dict[str, An
 
 def test_secrets_have_no_defaults_and_must_come_from_the_env_file(compose: dict[str, Any]) -> None:
     text = COMPOSE.read_text(encoding="utf-8")
-    for secret in ("POSTGRES_PASSWORD", "GATEWAY_ADMIN_PASSWORD", "GATEWAY_KEY_ENCRYPTION_SECRET", "GRAFANA_ADMIN_PASSWORD"):
+    secrets = {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"}.union(*(secret_settings(p.package) for p in PROCESSES))
+    for secret in sorted(secrets):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required (${{{secret}:?...}})"
     example = (DEPLOY / "compose" / ".env.example").read_text(encoding="utf-8")
-    for secret in ("POSTGRES_PASSWORD", "GATEWAY_ADMIN_PASSWORD", "GATEWAY_KEY_ENCRYPTION_SECRET", "GRAFANA_ADMIN_PASSWORD"):
+    for secret in sorted(secrets):
         assert re.search(rf"^{secret}=", example, flags=re.MULTILINE)
     assert (DEPLOY / "compose" / ".gitignore").read_text(encoding="utf-8").split() == [".env"]
 
@@ -99,3 +100,13 @@ def test_every_setting_that_locates_another_process_points_at_its_service(compos
     wanted = service_url_settings()[process.name]
     assert {name: env.get(name) for name in wanted} == wanted, "the defaults (127.0.0.1) are wrong inside a container"
     assert env["JWKS_URL"] == "http://gateway:8000/.well-known/jwks.json"
+
+
+def test_the_service_accounts_step_runs_after_the_gateway_with_the_services_own_credentials(compose: dict[str, Any]) -> None:
+    step = compose["services"]["service-accounts"]
+    assert step["command"] == ["ensure-service-accounts", "http://gateway:8000"]
+    assert step["depends_on"]["gateway"]["condition"] == "service_healthy"
+    for process in PROCESSES[1:]:
+        own = compose["services"][process.name]["environment"]
+        for key in ("SERVICE_CLIENT_ID", "SERVICE_CLIENT_SECRET"):
+            assert step["environment"][f"{process.prefix}{key}"] == own[f"{process.prefix}{key}"]

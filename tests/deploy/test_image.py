@@ -85,7 +85,9 @@ def test_the_entry_point_runs_migrations_and_the_wait_with_their_arguments(fake_
     assert importlib.util.find_spec("kit.migrations") is not None
     wait = run(["sh", str(DOCKER / "entrypoint.sh"), "wait-for-migrations", "600", "subsidy"], env=env)
     assert "args: /opt/fupin/wait_for_migrations.py 600 subsidy" in wait.stdout
-    assert "deploy/docker/wait_for_migrations.py /opt/fupin/wait_for_migrations.py" in DOCKERFILE
+    assert "deploy/docker/wait_for_migrations.py deploy/docker/ensure_service_accounts.py /opt/fupin/" in DOCKERFILE
+    accounts = run(["sh", str(DOCKER / "entrypoint.sh"), "ensure-service-accounts", "http://gateway:8000"], env=env)
+    assert "args: /opt/fupin/ensure_service_accounts.py http://gateway:8000" in accounts.stdout
 
 
 def test_an_explicit_host_setting_is_kept(fake_python: Path) -> None:
@@ -101,3 +103,27 @@ def test_wait_for_migrations_refuses_unknown_packages_and_bad_arguments() -> Non
     assert run([sys.executable, script, "5", "loans"]).returncode == 2
     assert run([sys.executable, script, "soon", "subsidy"]).returncode == 2
     assert run([sys.executable, script]).returncode == 2
+
+
+def test_wait_for_migrations_holds_until_the_migration_has_run(pg_server: str) -> None:
+    """The init container's contract, on a real PostgreSQL: not at head → exit 1 when time is up;
+    after `migrate` (python -m kit.migrations) → exit 0."""
+    import asyncio
+    import sys
+    import uuid
+
+    from kit.db import drop_database
+
+    name = f"zz_deploy_wait_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": pg_server, "GATEWAY_DATABASE_NAME": name, "ENVIRONMENT": "development"}
+    script = str(DOCKER / "wait_for_migrations.py")
+    try:
+        before = run([sys.executable, script, "0", "gateway"], env=env, timeout=120)
+        assert before.returncode == 1, before.stderr
+        assert "has the migration Job run?" in before.stderr
+        migrate = run([sys.executable, "-m", "kit.migrations", "gateway"], env=env, timeout=300)
+        assert migrate.returncode == 0, migrate.stderr
+        after = run([sys.executable, script, "0", "gateway"], env=env, timeout=120)
+        assert after.returncode == 0, after.stderr
+    finally:
+        asyncio.run(drop_database(pg_server, name))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from deploy_support import (
+    K8S,
     KUBERNETES_VERSION,
     KUSTOMIZATIONS,
     PROCESSES,
@@ -20,6 +21,7 @@ from deploy_support import (
     pod_spec,
     render_kustomization,
     run,
+    secret_settings,
     service_url_settings,
 )
 
@@ -174,6 +176,9 @@ def test_the_migration_job_migrates_every_package_with_the_same_image(render: Re
     assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
     images = {c["image"] for d in docs for c in pod_containers(d)}
     assert images == {container["image"]}
+    accounts = find(docs, "Job", "fupin-service-accounts")
+    assert accounts["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["ensure-service-accounts", "http://gateway:8000"]
+    assert accounts["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PostSync"
 
 
 def test_production_images_are_pinned_to_a_tag(render: RenderFn) -> None:
@@ -197,7 +202,7 @@ def test_every_referenced_config_and_secret_exists_or_is_made_by_the_operator(re
     docs = render(kustomization)
     config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
     secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"} | SECRETS_MADE_BY_CNPG
-    needed_secrets = {"fupin-gateway"} if kustomization == "base" else set()  # the base leaves them to the overlay
+    needed_secrets = {"fupin-gateway", "fupin-service-accounts"} if kustomization == "base" else set()  # the overlay makes them
     missing = set()
     for doc in docs:
         for container in pod_containers(doc):
@@ -229,7 +234,7 @@ def test_gateway_secrets_are_only_given_to_the_gateway_and_the_migration(render:
         for container in pod_containers(doc):
             if any(s.get("secretRef", {}).get("name") == "fupin-gateway" for s in container.get("envFrom", [])):
                 users.add(doc["metadata"]["name"])
-    assert users == {"gateway", "fupin-migrate"}
+    assert users == {"gateway", "fupin-migrate", "fupin-service-accounts"}
 
 
 # ---- PostgreSQL (CloudNativePG, checked structurally: its CRDs are not in the Kubernetes schemas) ----
@@ -284,3 +289,39 @@ def test_every_setting_that_locates_another_process_points_at_its_service(render
     wanted = {name: url for urls in service_url_settings().values() for name, url in urls.items()}
     assert {name: config.get(name) for name in wanted} == wanted, "the defaults (127.0.0.1) are wrong inside a pod"
     assert config["JWKS_URL"] == "http://gateway:8000/.well-known/jwks.json"
+
+
+def test_the_restore_template_recovers_the_production_archive_into_a_new_one(render: RenderFn) -> None:
+    docs = render("overlays/production")
+    production = find(docs, "Cluster", "fupin-db")["spec"]
+    (restore,) = yaml.safe_load_all((K8S / "restore" / "cluster-restore.yaml").read_text(encoding="utf-8"))
+    assert (restore["kind"], restore["metadata"]["name"], restore["metadata"]["namespace"]) == ("Cluster", "fupin-db", "fupin")
+    spec = restore["spec"]
+    recovery = spec["bootstrap"]["recovery"]
+    (source,) = [c for c in spec["externalClusters"] if c["name"] == recovery["source"]]
+    archive = source["barmanObjectStore"]
+    assert archive["destinationPath"] == production["backup"]["barmanObjectStore"]["destinationPath"]
+    assert archive["serverName"] == production["backup"]["barmanObjectStore"].get("serverName", "fupin-db")
+    assert spec["backup"]["barmanObjectStore"]["serverName"] != archive["serverName"], "never archive into the archive being restored"
+    assert spec["imageName"] == production["imageName"], "restore with the PostgreSQL the backups were taken with"
+    assert recovery["owner"] == production["bootstrap"]["initdb"]["owner"]
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    for store in (archive, spec["backup"]["barmanObjectStore"]):
+        for ref in store["s3Credentials"].values():
+            assert ref["key"] in secrets[ref["name"]]["data"]
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: p.name)
+def test_every_secret_a_process_reads_comes_from_a_secret_in_its_own_pod(render: RenderFn, process: Any) -> None:
+    docs = render("overlays/production")
+    deployment = find(docs, "Deployment", process.name)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    from_secrets = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            from_secrets |= set(secrets[source["secretRef"]["name"]]["data"])
+    config = find(docs, "ConfigMap", "fupin-config")["data"]
+    needed = secret_settings(process.package)
+    assert needed - from_secrets == set()
+    assert needed & set(config) == set(), "a secret in the ConfigMap is readable by anyone who can read config"

@@ -219,7 +219,7 @@ EventType = Literal["disbursed", "repayment_recorded", "overdue", "defaulted", "
 class LoanEventIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=2**62)]
     loan_id: LoanId
     type: EventType
     business_date: date

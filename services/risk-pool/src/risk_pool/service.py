@@ -92,8 +92,8 @@ def _cursor(cursor: str | None) -> int:
         value = int(cursor)
     except ValueError:
         raise InvalidInput(f"cursor {cursor!r} is not one this service issued", errors=[{"field": "cursor", "message": "invalid cursor"}]) from None
-    if value < 0:
-        raise InvalidInput("cursor must not be negative")
+    if not 0 <= value < 2**62:
+        raise InvalidInput(f"cursor {cursor!r} is not one this service issued", errors=[{"field": "cursor", "message": "out of range"}])
     return value
 
 
@@ -861,6 +861,11 @@ async def bill_guarantee_fees(*, session: AsyncSession, principal: Principal, co
     days (amount = Σ outstanding × rate × days ÷ day basis, rounded half-up to the fen)."""
     _require(principal, "guarantor", "finance_bureau")
     principal.require_region(county_code)
+    today = await _today(session)
+    if period_end > today:
+        # days after the business date may still change their outstanding principal
+        raise InvalidInput(f"period_end {period_end} is after the business date {today}; fees are billed for days that have passed",
+                           errors=[{"field": "period_end", "message": f"at most {today}"}])
     schemes = await repo.schemes_for_counties(session, [county_code])
     shares = await repo.shares_of(session, [s["id"] for s in schemes])
     payee_by_scheme = {sid: s["party_account"] for sid, rows in shares.items() for s in rows if s["party"] == "guarantor"}

@@ -85,3 +85,24 @@ async def test_only_internal_callers_post_events_and_banks_read_only_their_loans
     assert (await client.get("/v1/exposures/loans/L-1", headers=world.a.hubin_officer)).status_code == 403
     assert (await client.get("/v1/exposures/loans/L-1", headers=world.a.party("picc", "insurer"))).status_code == 403
     assert (await client.get("/v1/exposures/loans/L-1", headers=world.a.county_officer)).status_code == 200
+
+
+async def test_malformed_requests_are_4xx_problems_never_500(world: World, client: httpx.AsyncClient) -> None:
+    huge_seq = event(2**63, "L-1", "disbursed", "2021-01-10")
+    probes = [
+        client.post("/v1/risk-events", json=[huge_seq], headers=world.a.service),
+        client.post("/v1/risk-events", json={"not": "a list"}, headers=world.a.service),
+        client.post("/v1/risk-events", content=b"[{", headers={**world.a.service, "content-type": "application/json"}),
+        client.get("/v1/claims?cursor=99999999999999999999999", headers=world.a.admin),
+        client.get("/v1/claims?cursor=abc", headers=world.a.admin),
+        client.get("/v1/claims/99999999999999999999", headers=world.a.admin),
+        client.post("/v1/claims", json={"loan_id": "../../etc"}, headers=world.a.bank),
+        client.post("/v1/claims/batches", json={"loan_ids": ["L-1", "L-1"]}, headers=world.a.bank),
+        client.post("/v1/funds/lushi/deposits", content=b"amount=1", headers={**world.a.finance, "content-type": "text/plain"}),
+        client.get("/v1/funds/lushi/statement?from=2021-02-01&to=2021-01-01", headers=world.a.finance),
+        client.put("/v1/breakers/policies/411224100000", json={}, headers=world.a.county_officer),
+    ]
+    for probe in probes:
+        resp = await probe
+        assert 400 <= resp.status_code < 500, (resp.request.url, resp.status_code, resp.text)
+        assert resp.headers["content-type"].startswith("application/problem+json")

@@ -70,6 +70,11 @@ async def test_guarantee_fees_accrue_on_outstanding_principal_and_are_billed_to_
                        event(2, "E-1", "repayment_recorded", "2021-07-10", borrower_type="enterprise", principal="400000.00",
                              registered_poor=False, kind="principal", amount="200000.00", outstanding_principal="200000.00"))
     guarantor = world.a.party(GUARANTOR)
+    early = await client.post("/v1/guarantee-fees/billings", json={"county_code": "411224000000", "period_end": "2022-01-10"},
+                              headers=guarantor)
+    assert early.status_code == 422  # the business date is still 2021-07-10
+    await world.events(event(3, "E-1", "repayment_recorded", "2022-01-10", borrower_type="enterprise", principal="400000.00",
+                             registered_poor=False, kind="interest", amount="8700.00", outstanding_principal="200000.00"))
 
     resp = await client.post("/v1/guarantee-fees/billings", json={"county_code": "411224000000", "period_end": "2022-01-10"},
                              headers=guarantor)
@@ -91,6 +96,7 @@ async def test_registered_poor_households_pay_no_guarantee_fee(world: World, cli
     await world.scheme(guarantee_fee_rate="0.005")
     await world.loan("H-POOR", registered_poor=True)
     await world.loan("H-EDGE", registered_poor=False, principal="36000.00")
+    await world.events(event(world.next_seq(), "H-POOR", "diverted", "2021-02-09", reason="-"))  # moves the business date on
 
     resp = await client.post("/v1/guarantee-fees/billings", json={"county_code": "411224000000", "period_end": "2021-02-09"},
                              headers=world.a.party(GUARANTOR))

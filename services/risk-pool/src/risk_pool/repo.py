@@ -291,7 +291,7 @@ async def exposure_row(session: AsyncSession, loan_id: str) -> Row | None:
 # ---- village aggregates and breakers ------------------------------------------------------------
 
 
-async def refresh_villages(session: AsyncSession, *, villages: Sequence[str], today: date) -> None:
+async def refresh_villages(session: AsyncSession, *, villages: Sequence[str], today: date, default_npl_days: int) -> None:
     """Recompute the touched villages' aggregates from their loans, set-based.
 
     Non-performing (不良): defaulted, or overdue at least the county's ``npl_days``."""
@@ -301,7 +301,7 @@ async def refresh_villages(session: AsyncSession, *, villages: Sequence[str], to
           SELECT v.code, e.loan_id, e.household_id, e.enterprise_id, e.outstanding_principal,
                  e.status IN ('active', 'overdue', 'defaulted') AS live,
                  (e.status = 'defaulted' OR (e.status = 'overdue'
-                    AND e.days_past_due + (CAST(:today AS date) - e.status_date) >= coalesce(p.npl_days, 90))) AS npl,
+                    AND e.days_past_due + (CAST(:today AS date) - e.status_date) >= coalesce(p.npl_days, :npl_days))) AS npl,
                  (e.borrower_type = 'household' AND e.registered_poor AND e.household_id IS NOT NULL) AS poor,
                  (e.status IN ('overdue', 'defaulted') AND e.overdue_principal > 0) AS overdue_on_principal
           FROM unnest(CAST(:codes AS text[])) AS v(code)
@@ -323,7 +323,7 @@ async def refresh_villages(session: AsyncSession, *, villages: Sequence[str], to
           borrowers = EXCLUDED.borrowers, loans = EXCLUDED.loans, outstanding = EXCLUDED.outstanding,
           npl_outstanding = EXCLUDED.npl_outstanding, poor_borrowers = EXCLUDED.poor_borrowers,
           poor_overdue_borrowers = EXCLUDED.poor_overdue_borrowers, updated_at = now()"""),
-        {"codes": list(villages), "today": today},
+        {"codes": list(villages), "today": today, "npl_days": default_npl_days},
     )
 
 

@@ -465,7 +465,7 @@ def _rule(policy: Any | None) -> domain.BreakerRule:
 async def _evaluate_breakers(session: AsyncSession, *, villages: Sequence[str], today: date) -> list[str]:
     """熔断: re-aggregate the villages, trip those over the threshold, then their townships.
     Tripping is automatic; reinstatement is an officer's action (never automatic)."""
-    await repo.refresh_villages(session, villages=villages, today=today)
+    await repo.refresh_villages(session, villages=villages, today=today, default_npl_days=domain.DEFAULT_NPL_DAYS)
     aggregates = await repo.village_aggregates(session, villages)
     policies = await repo.policies_for(session, sorted({a["county_code"] for a in aggregates}))
     current = await repo.breakers(session, "village", villages, lock=True)
@@ -558,7 +558,7 @@ async def reinstate(*, session: AsyncSession, principal: Principal, level: str, 
     policy = (await repo.policies_for(session, [domain.county_of(code)])).get(domain.county_of(code))
     rule = _rule(policy)
     if level == "village":
-        await repo.refresh_villages(session, villages=[code], today=today)
+        await repo.refresh_villages(session, villages=[code], today=today, default_npl_days=domain.DEFAULT_NPL_DAYS)
         [a] = await repo.village_aggregates(session, [code])
         current = domain.village_ratio(rule, outstanding=a["outstanding"], npl_outstanding=a["npl_outstanding"],
                                        poor_borrowers=a["poor_borrowers"], poor_overdue_borrowers=a["poor_overdue_borrowers"])

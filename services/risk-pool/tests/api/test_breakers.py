@@ -146,3 +146,17 @@ async def test_breaker_map_lists_broken_villages_of_the_callers_region(world: Wo
 
     assert [(b["level"], b["code"]) for b in mine] == [("township", TOWNSHIP), ("village", VILLAGE)]
     assert theirs == []
+
+
+async def test_a_county_may_count_shorter_overdue_as_non_performing(world: World, client: httpx.AsyncClient) -> None:
+    await client.put("/v1/breakers/policies/411224000000", json={"rule": "npl_ratio", "npl_days": 30}, headers=world.a.county_officer)
+    loans = await _village_of_loans(world, VILLAGE, 10)
+    overdue = {"village": VILLAGE, "principal": "10000.00", "outstanding_principal": "10000.00", "overdue_principal": "3000.00"}
+
+    short = await world.events(event(world.next_seq(), loans[0], "overdue", "2022-02-01", days_past_due=29, **overdue))
+    longer = await world.events(event(world.next_seq(), loans[0], "overdue", "2022-02-02", days_past_due=30, **overdue))
+
+    assert short["breakers_tripped"] == []
+    assert f"village {VILLAGE}" in longer["breakers_tripped"]  # 10,000 of 100,000 = 10% > 5%
+    policy = (await client.get("/v1/breakers/policies/411224000000", headers=world.a.monitor)).json()
+    assert (policy["npl_days"], policy["is_default"]) == (30, False)

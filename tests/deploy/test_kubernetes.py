@@ -325,3 +325,19 @@ def test_every_secret_a_process_reads_comes_from_a_secret_in_its_own_pod(render:
     needed = secret_settings(process.package)
     assert needed - from_secrets == set()
     assert needed & set(config) == set(), "a secret in the ConfigMap is readable by anyone who can read config"
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def test_the_ingress_admits_the_largest_bulk_import_and_outwaits_the_gateway(render: RenderFn) -> None:
+    import importlib
+
+    annotations = find(render("overlays/production"), "Ingress", "gateway")["metadata"]["annotations"]
+    applications = importlib.import_module("applications.settings").Settings.model_fields
+    gateway = importlib.import_module("gateway.settings").Settings.model_fields
+    if "import_max_bytes" in applications:
+        assert _bytes(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) >= applications["import_max_bytes"].default
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > gateway["proxy_deadline_seconds"].default

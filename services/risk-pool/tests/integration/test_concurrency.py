@@ -92,3 +92,20 @@ async def test_racing_deposits_and_claims_keep_the_journal_equal_to_the_balance(
     assert paid == 15  # 5,000 + 2,500 = 7,500 pays fifteen parts of 500.00
     assert waiting_before_paid == 0
     assert balance == "0.00"
+
+
+async def test_racing_event_batches_cannot_both_take_the_last_room_under_leverage(committed: World, engine: AsyncEngine) -> None:
+    world = committed
+    await world.fund(deposit="10000.00")  # room for 100,000 of cover
+    await world.scheme()
+    await world.events(event(1, "L-BASE", "disbursed", "2021-01-10", principal="40000.00"),
+                       event(2, "L-BASE2", "disbursed", "2021-01-10", principal="30000.00"))
+
+    await asyncio.gather(*[world.events(event(10 + i, f"L-RACE-{i}", "disbursed", "2021-01-11", principal="20000.00"))
+                           for i in range(6)])
+
+    async with engine.connect() as conn:
+        covered = await conn.scalar(text("SELECT count(*) FROM exposures WHERE loan_id LIKE 'L-RACE-%' AND covered"))
+        total = await conn.scalar(text("SELECT sum(covered_principal) FROM exposures WHERE covered"))
+    assert covered == 1  # 70,000 + 20,000 fits; a second 20,000 would make 110,000
+    assert total == 90000

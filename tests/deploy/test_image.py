@@ -127,3 +127,27 @@ def test_wait_for_migrations_holds_until_the_migration_has_run(pg_server: str) -
         assert after.returncode == 0, after.stderr
     finally:
         asyncio.run(drop_database(pg_server, name))
+
+
+PACKAGE_DIRS = {"kit": "libs/kit", "gateway": "gateway", "applications": "services/applications",
+                "credit_rating": "services/credit-rating", "risk_pool": "services/risk-pool", "subsidy": "services/subsidy"}
+
+
+@pytest.mark.parametrize(("package", "directory"), sorted(PACKAGE_DIRS.items()))
+def test_the_non_editable_install_in_the_image_carries_every_data_file(package: str, directory: str) -> None:
+    """The image installs the packages as wheels, not editable: a file that is not Python is
+    only there when the package's pyproject lists it (migrations' script.py.mako, policy JSON)."""
+    import fnmatch
+    import tomllib
+
+    project = tomllib.loads((ROOT / directory / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = project.get("tool", {}).get("setuptools", {}).get("package-data", {}).get(package, [])
+    root = ROOT / directory / "src" / package
+    missing = []
+    for path in root.rglob("*"):
+        if path.is_dir() or "__pycache__" in path.parts or path.suffix in (".py", ".pyc"):
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not any(fnmatch.fnmatch(relative, g) for g in globs):
+            missing.append(relative)
+    assert missing == [], f"add to [tool.setuptools.package-data] {package} in {directory}/pyproject.toml"

@@ -71,6 +71,8 @@ async def any_read_scope(principal: CurrentPrincipal) -> Principal:
 
 
 AnyReader = Annotated[Principal, Depends(any_read_scope)]
+# the gateway requires an Idempotency-Key on operations marked so (a replay returns the stored answer)
+MONEY_MOVING: dict[str, Any] = {"x-money-moving": True}
 
 
 # ---- funds ----------------------------------------------------------------------------------
@@ -95,14 +97,14 @@ async def get_fund(session: Session, principal: Reader, code: FundCode) -> dict[
 
 
 @router.post("/funds/{code}/deposits", response_model=MovementPublic, status_code=201, summary="Deposit into a fund (finance bureau)",
-             responses=problem_responses(Forbidden, errors.FundNotFound, errors.DuplicateReference))
+             responses=problem_responses(Forbidden, errors.FundNotFound, errors.DuplicateReference), openapi_extra=MONEY_MOVING)
 async def deposit(session: Session, principal: Writer, code: FundCode, body: MovementCreate) -> dict[str, Any]:
     return await service.deposit(session=session, principal=principal, code=code, amount=body.amount, memo=body.memo,
                                  reference=body.reference, value_date=body.value_date)
 
 
 @router.post("/funds/{code}/withdrawals", response_model=MovementPublic, status_code=201, summary="Withdraw from a fund (finance bureau)",
-             responses=problem_responses(Forbidden, errors.FundNotFound, errors.InsufficientFunds))
+             responses=problem_responses(Forbidden, errors.FundNotFound, errors.InsufficientFunds), openapi_extra=MONEY_MOVING)
 async def withdraw(session: Session, principal: Writer, code: FundCode, body: MovementCreate) -> dict[str, Any]:
     return await service.withdraw(session=session, principal=principal, code=code, amount=body.amount, memo=body.memo,
                                   reference=body.reference, value_date=body.value_date)
@@ -110,7 +112,7 @@ async def withdraw(session: Session, principal: Writer, code: FundCode, body: Mo
 
 @router.post("/funds/{code}/top-ups", response_model=TopUpPublic, status_code=201,
              summary="City fund tops up county funds by lending volume (市级奖补)",
-             responses=problem_responses(Forbidden, errors.FundNotFound, errors.NotACityFund, errors.InsufficientFunds))
+             responses=problem_responses(Forbidden, errors.FundNotFound, errors.NotACityFund, errors.InsufficientFunds), openapi_extra=MONEY_MOVING)
 async def top_up(session: Session, principal: Writer, code: FundCode, body: TopUpCreate) -> dict[str, Any]:
     return await service.top_up(session=session, principal=principal, code=code, amount=body.amount, memo=body.memo,
                                 reference=body.reference, value_date=body.value_date, volume_from=body.volume_from,
@@ -179,14 +181,14 @@ async def list_village_exposures(session: Session, principal: Reader, region: Di
 
 
 @router.post("/claims", response_model=ClaimPublic, status_code=201, summary="File a loss claim for a defaulted loan (bank)",
-             responses=problem_responses(Forbidden, errors.LoanNotFound, errors.NotYetClaimable, errors.ClaimExists))
+             responses=problem_responses(Forbidden, errors.LoanNotFound, errors.NotYetClaimable, errors.ClaimExists), openapi_extra=MONEY_MOVING)
 async def file_claim(session: Session, principal: Writer, body: ClaimCreate) -> dict[str, Any]:
     result = await service.file_claims(session=session, principal=principal, loan_ids=[body.loan_id])
     return await service.get_claim(session=session, principal=principal, claim_id=result["claim_ids"][0])
 
 
 @router.post("/claims/batches", response_model=ClaimBatchPublic, status_code=201, summary="File many claims at once (bank)",
-             responses=problem_responses(Forbidden, InvalidInput, errors.ClaimsRejected))
+             responses=problem_responses(Forbidden, InvalidInput, errors.ClaimsRejected), openapi_extra=MONEY_MOVING)
 async def file_claims(session: Session, principal: Writer, body: ClaimBatchCreate) -> dict[str, Any]:
     return await service.file_claims(session=session, principal=principal, loan_ids=body.loan_ids)
 
@@ -207,7 +209,7 @@ async def get_claim(session: Session, principal: Reader, claim_id: Id) -> dict[s
 
 @router.post("/claims/{claim_id}/recoveries", response_model=RecoveryPublic, status_code=201,
              summary="Record money recovered after a claim (追偿)",
-             responses=problem_responses(Forbidden, errors.ClaimNotFound, errors.RecoveryTooLarge, errors.ClaimAwaitingFunds))
+             responses=problem_responses(Forbidden, errors.ClaimNotFound, errors.RecoveryTooLarge, errors.ClaimAwaitingFunds), openapi_extra=MONEY_MOVING)
 async def record_recovery(session: Session, principal: Writer, claim_id: Id, body: RecoveryCreate) -> dict[str, Any]:
     return await service.record_recovery(session=session, principal=principal, claim_id=claim_id, amount=body.amount,
                                          reference=body.reference, value_date=body.value_date)
@@ -239,7 +241,7 @@ async def get_obligation(session: Session, principal: Reader, obligation_id: Id)
 
 @router.post("/obligations/{obligation_id}/settlement", response_model=ObligationPublic,
              summary="Settle an obligation (its insurer or guarantor)",
-             responses=problem_responses(Forbidden, errors.ObligationNotFound, errors.ObligationSettled))
+             responses=problem_responses(Forbidden, errors.ObligationNotFound, errors.ObligationSettled), openapi_extra=MONEY_MOVING)
 async def settle_obligation(session: Session, principal: Writer, obligation_id: Id, body: SettlementCreate) -> dict[str, Any]:
     return await service.settle_obligation(session=session, principal=principal, obligation_id=obligation_id, reference=body.reference)
 

@@ -49,3 +49,10 @@ async def test_every_route_is_under_the_prefixes_this_service_owns_and_errors_ar
     assert [p for p in paths if not p.startswith(OWN_PREFIXES)] == []
     claim = doc["paths"]["/v1/claims"]["post"]["responses"]
     assert {"403", "404", "409"} <= set(claim)
+
+
+async def test_money_moving_operations_are_marked_for_the_gateways_idempotency_keys(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    marked = sorted(p for p, item in paths.items() for op in item.values() if op.get("x-money-moving"))
+    assert marked == ["/v1/claims", "/v1/claims/batches", "/v1/claims/{claim_id}/recoveries", "/v1/funds/{code}/deposits",
+                      "/v1/funds/{code}/top-ups", "/v1/funds/{code}/withdrawals", "/v1/obligations/{obligation_id}/settlement"]

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from credit_rating import service
 from credit_rating.errors import (
@@ -161,10 +161,12 @@ def _parse_batch(body: bytes, content_type: str) -> list[Any]:
 )
 async def assess_batch(
     request: Request, session: Session, principal: scoped("rating:write"), scorecard_version: int | None = None
-) -> BatchResult:
+) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = _parse_batch(await request.body(), content_type)
-    return await service.assess_batch(session=session, principal=principal, items=items, scorecard_version=scorecard_version)
+    result = await service.assess_batch(session=session, principal=principal, items=items, scorecard_version=scorecard_version)
+    # 10,000 results: serialised once by pydantic-core rather than validated again by FastAPI
+    return Response(content=result.model_dump_json(), media_type="application/json")
 
 
 @router.get(

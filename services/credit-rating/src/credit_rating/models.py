@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, Numeric, Text, func, text
+from sqlalchemy import ARRAY, JSON, BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, Numeric, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -35,14 +35,14 @@ class Scorecard(SQLModel, table=True):
 
 class RatingHousehold(SQLModel, table=True):
     """The roster: every household known here (registered poor households for the coverage figure,
-    and any household ever assessed), with a pointer to its current assessment."""
+    and any household ever assessed). Its row is the lock that serialises assessments of a household;
+    the current assessment is the one with ``is_current`` (unique per household)."""
 
     __tablename__ = "rating_households"
 
     household_id: str = Field(sa_column=Column(Text, primary_key=True))
     village_code: str = Field(sa_column=Column(Text, nullable=False))
     registered: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
-    current_assessment_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     updated_at: datetime | None = Field(default=None, sa_column=_now())
 
 
@@ -67,7 +67,8 @@ class Assessment(SQLModel, table=True):
     credit_line: Decimal | None = Field(default=None, sa_column=Column(Numeric(20, 2), nullable=True))
     vetoed: bool = Field(nullable=False)
     veto_reasons: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
-    indicator_values: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # the answers as given, stored verbatim (json, not jsonb: a campaign is written far more than searched)
+    indicator_values: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     # (base, bonus, deduction) per category, in the recorded scorecard version's category order
     category_points: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
     is_current: bool = Field(default=True, nullable=False)

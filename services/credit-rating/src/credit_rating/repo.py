@@ -77,17 +77,32 @@ async def list_scorecards(
 
 
 async def lock_roster(session: AsyncSession, household_ids: Sequence[str], village_codes: Sequence[str]) -> dict[str, Row[Any]]:
-    """Insert missing roster rows and lock all of them (row locks, no lock-table slots), so two
-    assessments of one household serialise; returns each household's roster village and current
-    assessment as committed by whoever held the lock before."""
+    """Lock the households' roster rows (row locks: no lock-table slots), inserting missing ones, so
+    two assessments of one household serialise; returns each household's roster village and current
+    assessment as committed by whoever held the lock before. An insert racing another insert of the
+    same household waits for it, then finds the row to lock."""
+    locked = await _lock_rows(session, household_ids)
+    missing = [(h, v) for h, v in zip(household_ids, village_codes, strict=True) if h not in locked]
+    if missing:
+        await session.execute(
+            text(
+                "INSERT INTO rating_households (household_id, village_code)"
+                " SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:villages AS text[])) ON CONFLICT (household_id) DO NOTHING"
+            ),
+            {"ids": [m[0] for m in missing], "villages": [m[1] for m in missing]},
+        )
+        locked.update(await _lock_rows(session, [m[0] for m in missing]))
+    return locked
+
+
+async def _lock_rows(session: AsyncSession, household_ids: Sequence[str]) -> dict[str, Row[Any]]:
     rows = await session.execute(
         text(
-            "INSERT INTO rating_households (household_id, village_code)"
-            " SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:villages AS text[]))"
-            " ON CONFLICT (household_id) DO UPDATE SET updated_at = rating_households.updated_at"
-            " RETURNING household_id, village_code, current_assessment_id"
+            "SELECT r.household_id, r.village_code, a.id AS current_assessment_id FROM rating_households r"
+            " LEFT JOIN assessments a ON a.household_id = r.household_id AND a.is_current"
+            " WHERE r.household_id = ANY(CAST(:ids AS text[])) ORDER BY r.household_id FOR UPDATE OF r"
         ),
-        {"ids": list(household_ids), "villages": list(village_codes)},
+        {"ids": list(household_ids)},
     )
     return {r.household_id: r for r in rows}
 
@@ -121,18 +136,13 @@ async def copy_assessments(session: AsyncSession, records: Sequence[tuple[Any, .
     await driver.copy_records_to_table("assessments", records=records, columns=list(ASSESSMENT_COLUMNS))
 
 
-async def point_roster_at(session: AsyncSession, household_ids: Sequence[str], assessment_ids: Sequence[int]) -> None:
-    await session.execute(
-        text(
-            "UPDATE rating_households r SET current_assessment_id = s.aid, updated_at = now()"
-            " FROM unnest(CAST(:ids AS text[]), CAST(:aids AS bigint[])) AS s(hid, aid) WHERE r.household_id = s.hid"
-        ),
-        {"ids": list(household_ids), "aids": list(assessment_ids)},
-    )
-
-
 async def get_assessment(session: AsyncSession, assessment_id: int) -> Assessment | None:
     return await session.get(Assessment, assessment_id)
+
+
+async def current_assessment(session: AsyncSession, household_id: str) -> Assessment | None:
+    stmt = select(Assessment).where(Assessment.household_id == household_id, Assessment.is_current)  # type: ignore[arg-type]
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def list_assessments(
@@ -180,7 +190,7 @@ async def coverage(session: AsyncSession, *, prefix: str, group_len: int, as_of:
                 "SELECT rpad(substr(r.village_code, 1, :glen), 12, '0') AS code,"
                 " count(*) AS registered, count(a.id) AS rated"
                 " FROM rating_households r"
-                " LEFT JOIN assessments a ON a.id = r.current_assessment_id AND a.valid_until >= :as_of"
+                " LEFT JOIN assessments a ON a.household_id = r.household_id AND a.is_current AND a.valid_until >= :as_of"
                 " WHERE r.registered AND r.village_code LIKE :prefix GROUP BY 1 ORDER BY 1"
             ),
             {"glen": group_len, "prefix": prefix + "%", "as_of": as_of},
@@ -258,10 +268,10 @@ async def add_penalties(session: AsyncSession, penalties: Sequence[tuple[str, in
     await session.execute(
         text(
             "INSERT INTO penalties (household_id, assessment_id, points, reason, loan_id, event_seq)"
-            " SELECT p.hid, r.current_assessment_id, p.points, p.reason, p.loan, p.seq"
+            " SELECT p.hid, a.id, p.points, p.reason, p.loan, p.seq"
             " FROM unnest(CAST(:hid AS text[]), CAST(:points AS int[]), CAST(:reason AS text[]), CAST(:loan AS text[]),"
             " CAST(:seq AS bigint[])) AS p(hid, points, reason, loan, seq)"
-            " LEFT JOIN rating_households r ON r.household_id = p.hid"
+            " LEFT JOIN assessments a ON a.household_id = p.hid AND a.is_current"
         ),
         {
             "hid": [p[0] for p in penalties], "points": [p[1] for p in penalties], "reason": [p[2] for p in penalties],

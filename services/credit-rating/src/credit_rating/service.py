@@ -343,7 +343,6 @@ async def _assess(
     superseded = [o for o in stored if o.supersedes is not None]
     await repo.supersede(session, [o.supersedes for o in superseded], [o.assessment_id for o in superseded])  # type: ignore[misc]
     await repo.copy_assessments(session, [_record(o, principal.subject, on) for o in stored])
-    await repo.point_roster_at(session, [o.item.household_id for o in stored], ids)  # type: ignore[union-attr]
     vetoed = [o.item.household_id for o in stored if o.result.vetoed]  # type: ignore[union-attr]
     await repo.revoke_certificates(session, vetoed, reason="一否决: re-assessment vetoed", actor=principal.subject)
     await repo.revoke_certificates(
@@ -396,14 +395,17 @@ async def assess_batch(
     for i, o in enumerate(outcomes):
         if o.assessment_id is not None and o.result is not None:
             r = o.result
-            results.append(BatchItemResult(
+            results.append(BatchItemResult.model_construct(
                 index=i, household_id=o.household_id, status="created", assessment_id=o.assessment_id, supersedes=o.supersedes,
-                score=r.score, grade=r.grade, credit_line=r.credit_line, vetoed=r.vetoed, veto_reasons=list(r.veto_reasons),
+                score=r.score, grade=r.grade, credit_line=r.credit_line, vetoed=r.vetoed, veto_reasons=list(r.veto_reasons), errors=None,
             ))
         else:
-            results.append(BatchItemResult(index=i, household_id=o.household_id, status="error", errors=o.errors))
+            results.append(BatchItemResult.model_construct(
+                index=i, household_id=o.household_id, status="error", assessment_id=None, supersedes=None, score=None, grade=None,
+                credit_line=None, vetoed=None, veto_reasons=None, errors=o.errors,
+            ))
     created = sum(1 for r in results if r.status == "created")
-    return BatchResult(received=len(items), created=created, failed=len(items) - created, results=results)
+    return BatchResult.model_construct(received=len(items), created=created, failed=len(items) - created, results=results)
 
 
 def assessment_public(a: Assessment, card: domain.Scorecard, *, lines: bool) -> AssessmentPublic:
@@ -482,10 +484,9 @@ async def _held_rating(session: AsyncSession, household_id: str, as_of: date) ->
     roster = await repo.roster_row(session, household_id)
     blacklist = await repo.active_blacklist(session, household_id)
     village = roster.village_code if roster else (blacklist[0].village_code if blacklist else None)
-    if roster is None or roster.current_assessment_id is None:
+    a = await repo.current_assessment(session, household_id)
+    if a is None:
         return _Held(village, None, None, None, [], blacklist)
-    a = await repo.get_assessment(session, roster.current_assessment_id)
-    assert a is not None
     _, card = await published_card(session, a.scorecard_id)
     penalties = await repo.penalties_for(session, a.id)  # type: ignore[arg-type]
     rating = domain.effective_rating(

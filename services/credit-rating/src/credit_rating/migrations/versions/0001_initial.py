@@ -65,10 +65,10 @@ INVARIANTS = [
     """CREATE FUNCTION assessments_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF (NEW.household_id, NEW.village_code, NEW.scorecard_id, NEW.assessed_on, NEW.valid_until, NEW.score, NEW.raw_score,
-          NEW.grade, NEW.credit_line, NEW.vetoed, NEW.veto_reasons, NEW.indicator_values, NEW.category_points, NEW.supersedes_id)
+          NEW.grade, NEW.credit_line, NEW.vetoed, NEW.veto_reasons, NEW.indicator_values::text, NEW.category_points, NEW.supersedes_id)
          IS DISTINCT FROM
          (OLD.household_id, OLD.village_code, OLD.scorecard_id, OLD.assessed_on, OLD.valid_until, OLD.score, OLD.raw_score,
-          OLD.grade, OLD.credit_line, OLD.vetoed, OLD.veto_reasons, OLD.indicator_values, OLD.category_points, OLD.supersedes_id)
+          OLD.grade, OLD.credit_line, OLD.vetoed, OLD.veto_reasons, OLD.indicator_values::text, OLD.category_points, OLD.supersedes_id)
          OR (NOT OLD.is_current AND NEW.is_current) THEN
         RAISE EXCEPTION 'assessment % is a record; only its supersession may change', OLD.id USING ERRCODE = 'check_violation';
       END IF;
@@ -129,7 +129,7 @@ def upgrade() -> None:
     sa.Column('credit_line', sa.Numeric(precision=20, scale=2), nullable=True),
     sa.Column('vetoed', sa.Boolean(), nullable=False),
     sa.Column('veto_reasons', sa.ARRAY(sa.Text()), nullable=False),
-    sa.Column('indicator_values', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('indicator_values', sa.JSON(), nullable=False),
     sa.Column('category_points', sa.ARRAY(sa.Integer()), nullable=False),
     sa.Column('is_current', sa.Boolean(), nullable=False),
     sa.Column('supersedes_id', sa.BigInteger(), nullable=True),
@@ -157,7 +157,6 @@ def upgrade() -> None:
     sa.Column('household_id', sa.Text(), nullable=False),
     sa.Column('village_code', sa.Text(), nullable=False),
     sa.Column('registered', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('current_assessment_id', sa.BigInteger(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('household_id')
     )

@@ -238,11 +238,19 @@ def apply_event(exposure: Exposure, event: LoanEvent, *, cap: Decimal | None) ->
     changes: dict[str, object] = {"last_seq": event.seq, "outstanding_principal": outstanding, "fee_accrued_to": fee_to}
     kind = event.type
     if kind == "repayment_recorded":
+        # The event does not say whether the loan is cured; an overdue loan counts as cured when its
+        # overdue principal is paid off or, when only interest was overdue, at a late interest
+        # payment. This errs towards "performing" until the next overdue/defaulted event, never
+        # towards keeping a repaid loan delinquent (which would trip breakers and allow claims).
+        cured = False
         if d.get("kind") == "principal" and exposure.overdue_principal > 0:
             overdue = max(ZERO, exposure.overdue_principal - _money(d, "amount", ZERO))
             changes["overdue_principal"] = overdue
-            if overdue == 0 and exposure.status == "overdue":
-                changes.update(status="active", days_past_due=0, status_date=event.business_date)
+            cured = overdue == 0
+        elif d.get("kind") == "interest" and exposure.overdue_principal == 0:
+            cured = bool(d.get("late"))
+        if cured and exposure.status == "overdue":
+            changes.update(status="active", days_past_due=0, status_date=event.business_date)
     elif kind == "overdue":
         changes.update(
             days_past_due=int(d.get("days_past_due") or 0),  # type: ignore[call-overload]

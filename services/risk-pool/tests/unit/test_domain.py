@@ -149,3 +149,22 @@ def test_registered_poor_households_are_exempt_from_the_guarantee_fee() -> None:
     assert domain.fee_rate_for(borrower_type="household", registered_poor=True, scheme_rate=D("0.01")) == 0
     assert domain.fee_rate_for(borrower_type="enterprise", registered_poor=False, scheme_rate=D("0.01")) == D("0.01")
     assert domain.guarantee_fee(D("400000.00"), D("0.01"), 365, 360) == D("4055.56")
+
+
+def test_a_late_interest_payment_cures_a_loan_overdue_only_on_interest() -> None:
+    terms = domain.CoverTerms(1, D("50000.00"), D("0"), 360)
+    x = domain.new_exposure(_event(1, "disbursed", date(2021, 1, 10), borrower_type="household", principal=D("30000.00")), terms)
+    x, _ = domain.apply_event(x, _event(2, "overdue", date(2022, 1, 20), days_past_due=10, overdue_principal=D("0.00")), cap=None)
+    assert x.status == "overdue"
+    x, _ = domain.apply_event(x, _event(3, "repayment_recorded", date(2022, 1, 25), kind="interest", amount=D("1305.00"), late=True,
+                                        outstanding_principal=D("30000.00")), cap=None)
+    assert (x.status, x.days_past_due) == ("active", 0)
+
+
+def test_paying_interest_does_not_cure_overdue_principal() -> None:
+    terms = domain.CoverTerms(1, D("50000.00"), D("0"), 360)
+    x = domain.new_exposure(_event(1, "disbursed", date(2021, 1, 10), borrower_type="household", principal=D("30000.00")), terms)
+    x, _ = domain.apply_event(x, _event(2, "overdue", date(2022, 1, 20), days_past_due=10, overdue_principal=D("10000.00")), cap=None)
+    x, _ = domain.apply_event(x, _event(3, "repayment_recorded", date(2022, 1, 25), kind="interest", amount=D("1305.00"), late=True,
+                                        outstanding_principal=D("30000.00")), cap=None)
+    assert (x.status, x.overdue_principal) == ("overdue", D("10000.00"))

@@ -81,7 +81,7 @@ EMITTERS: dict[str, set[str]] = {
     "event_consumer_last_applied_timestamp_seconds": {"credit-rating", "risk-pool", "subsidy"},
     "applications_by_state": {"applications"},
     "loans_outstanding_yuan": {"applications"},
-    "loans_non_performing_ratio": {"applications", "risk-pool"},
+    "loans_non_performing_ratio": {"applications"},  # owns loans and their delinquency; move here if risk-pool emits it
     "risk_fund_balance_yuan": {"risk-pool"},
     "risk_fund_leverage_used_ratio": {"risk-pool"},
     "breakers_tripped": {"risk-pool"},

@@ -14,6 +14,8 @@ from kit.money import ZERO, quantize_fen, split_by_shares
 
 PARTIES = ("government", "bank", "insurer", "guarantor", "reguarantor")
 OUTSIDE_PARTIES = frozenset({"insurer", "guarantor", "reguarantor"})  # need a party_account
+EVENT_TYPES = frozenset({"disbursed", "repayment_recorded", "overdue", "defaulted", "closed", "written_off", "renewed", "extended",
+                         "diverted"})
 LIVE_STATUSES = frozenset({"active", "overdue", "defaulted"})
 RATIO_PLACES = Decimal("0.000001")
 

@@ -212,8 +212,7 @@ class EventData(BaseModel):
     default_date: date | None = None
 
 
-EventType = Literal["disbursed", "repayment_recorded", "overdue", "defaulted", "closed", "written_off",
-                    "renewed", "extended", "diverted"]
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 
 
 class LoanEventIn(BaseModel):
@@ -230,6 +229,7 @@ class EventsApplied(BaseModel):
     received: int
     applied: int
     skipped_seqs: list[int] = Field(description="already applied earlier (each seq is applied once)")
+    ignored_seqs: list[int] = Field(description="event types this service does not know: recorded as applied, no effect")
     villages_touched: int
     breakers_tripped: list[str]
     business_date: date | None

@@ -389,10 +389,13 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
         by_seq.setdefault(e.seq, e)
     ordered = list(by_seq.values())
     fresh = await repo.claim_event_seqs(session, [(e.seq, e.loan_id, e.type, e.business_date) for e in ordered])
-    todo = [e for e in ordered if e.seq in fresh]
+    # a type this service does not know is recorded as applied and has no effect, so a new kind of
+    # event from applications never stalls the consumer
+    ignored = [e.seq for e in ordered if e.seq in fresh and e.type not in domain.EVENT_TYPES]
+    todo = [e for e in ordered if e.seq in fresh and e.type in domain.EVENT_TYPES]
     skipped = [e.seq for e in ordered if e.seq not in fresh]
     if not todo:
-        return {"received": len(events), "applied": 0, "skipped_seqs": skipped, "villages_touched": 0,
+        return {"received": len(events), "applied": 0, "skipped_seqs": skipped, "ignored_seqs": ignored, "villages_touched": 0,
                 "breakers_tripped": [], "business_date": await repo.business_date(session)}
     loan_ids = sorted({e.loan_id for e in todo})
     state = await repo.load_exposures(session, loan_ids, lock=True)
@@ -425,7 +428,7 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
     today = await _today(session)
     villages = sorted({x.village_code for x in touched})
     tripped = await _evaluate_breakers(session, villages=villages, today=today)
-    return {"received": len(events), "applied": len(todo), "skipped_seqs": skipped, "villages_touched": len(villages),
+    return {"received": len(events), "applied": len(todo), "skipped_seqs": skipped, "ignored_seqs": ignored, "villages_touched": len(villages),
             "breakers_tripped": tripped, "business_date": today}
 
 

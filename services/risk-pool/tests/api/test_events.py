@@ -63,7 +63,7 @@ async def test_village_exposure_counts_borrowers_outstanding_and_non_performing(
 
 async def test_bad_events_are_422_listing_every_problem(world: World, client: httpx.AsyncClient) -> None:
     good = event(1, "L-1", "disbursed", "2021-01-10")
-    bad_type = {**good, "type": "exploded"}
+    bad_type = {**good, "type": "Exploded!"}
     bad_money = event(2, "L-2", "disbursed", "2021-01-10", principal="12.345")
     no_household = event(3, "L-3", "disbursed", "2021-01-10")
     no_household["data"]["household_id"] = None
@@ -106,3 +106,10 @@ async def test_malformed_requests_are_4xx_problems_never_500(world: World, clien
         resp = await probe
         assert 400 <= resp.status_code < 500, (resp.request.url, resp.status_code, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_event_type_this_service_does_not_know_is_recorded_and_ignored(world: World, client: httpx.AsyncClient) -> None:
+    result = await world.events(event(1, "L-1", "disbursed", "2021-01-10"), event(2, "L-1", "rate_changed", "2021-02-01", new_rate="0.04"))
+
+    assert (result["applied"], result["ignored_seqs"]) == (1, [2])
+    assert (await world.events(event(2, "L-1", "rate_changed", "2021-02-01")))["skipped_seqs"] == [2]

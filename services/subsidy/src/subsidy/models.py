@@ -286,7 +286,8 @@ class SettlementLine(SQLModel, table=True):
         Index("ix_settlement_lines_recipient", "batch_id", "recipient_id"),
     )
 
-    batch_id: int = Field(sa_column=Column(Integer, ForeignKey("settlement_batches.id"), primary_key=True))
+    # No foreign key on purpose (bulk insert path); batches are never deleted (trigger in the migration).
+    batch_id: int = Field(sa_column=Column(Integer, primary_key=True))
     loan_id: str = Field(sa_column=Column(String(64), primary_key=True))
     loan_year: int = Field(sa_column=Column(SmallInteger, primary_key=True))
     recipient_type: str = Field(sa_type=String(16), nullable=False)

@@ -374,11 +374,7 @@ async def loan_years(session: AsyncSession, loan_id: str) -> list[dict[str, Any]
 # The eligibility and amount rules of domain.exclusion_reason and domain.subsidy_for_year, for a
 # chunk of loans at once. Keep the two in step: tests compare them loan-year by loan-year.
 _SETTLE_CHUNK = """
-WITH chunk AS (
-    SELECT loan_id FROM loan_accounts
-    WHERE county_code = :county AND township_code = :township AND loan_id > :after
-    ORDER BY loan_id LIMIT :chunk
-), facts AS (
+WITH facts AS (
     SELECT a.loan_id, y.loan_year, a.borrower_type, COALESCE(a.household_id, a.enterprise_id) AS recipient_id,
         a.village_code, a.bank_id, a.status, a.overdue_principal, y.principal_paid_late, y.late_interest_payments,
         y.interest_due, y.interest_paid, y.principal_due, y.principal_paid,
@@ -395,15 +391,15 @@ WITH chunk AS (
             WHERE COALESCE(dh.registered, true)) ELSE 0 END AS driven_count,
         y.opening_principal,
         COALESCE(a.closed_on < y.due_date, false) AS closed_early
-    FROM chunk c
-    JOIN loan_accounts a ON a.loan_id = c.loan_id
+    FROM loan_accounts a
     JOIN loan_years y ON y.loan_id = a.loan_id
     LEFT JOIN households h ON h.household_id = a.household_id
-    -- a loan-year belongs to the period holding its last interest day (the day before it ends)
-    WHERE LEAST(y.due_date, COALESCE(a.closed_on, y.due_date)) - 1 BETWEEN CAST(:period_start AS date) AND CAST(:period_end AS date)
+    WHERE a.county_code = :county AND a.township_code = :township AND a.loan_id > :after AND a.loan_id <= :upto
+      -- a loan-year belongs to the period holding its last interest day (the day before it ends)
+      AND LEAST(y.due_date, COALESCE(a.closed_on, y.due_date)) - 1 BETWEEN CAST(:period_start AS date) AND CAST(:period_end AS date)
       AND COALESCE(a.closed_on, y.due_date) > y.start_date  -- years that began after an early close have no interest days
       AND NOT EXISTS (SELECT 1 FROM settlement_lines s WHERE s.loan_id = y.loan_id AND s.loan_year = y.loan_year AND s.claimed)
-), judged AS (
+), judged AS MATERIALIZED (
     SELECT f.*,
         LEAST(f.opening_principal, f.driven_count * CAST(:cap AS numeric)) AS driven_principal,
         CASE
@@ -450,7 +446,13 @@ async def last_loan_of_chunk(session: AsyncSession, *, county: str, township: st
 
 
 async def settle_chunk(session: AsyncSession, *, params: dict[str, Any]) -> None:
+    """Judge and price one chunk of loans (``after`` < loan_id <= ``upto``) into the batch."""
     await session.execute(text(_SETTLE_CHUNK), params)
+
+
+async def without_jit(session: AsyncSession) -> None:
+    """Settlement statements are short and many: PostgreSQL's JIT compile costs more than it saves."""
+    await session.execute(text("SET LOCAL jit = off"))
 
 
 async def eligible_total(session: AsyncSession, batch_id: int) -> Decimal:

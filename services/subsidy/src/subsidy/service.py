@@ -441,12 +441,13 @@ async def create_settlement(
         "driven_rate": plan.driven_household_rate, "late_limit": plan.late_interest_limit, "basis": plan.day_basis,
     }
     after = ""
+    await repo.without_jit(session)
     try:
         while True:
             last = await repo.last_loan_of_chunk(session, county=plan.county_code, township=data.township_code, after=after, chunk=chunk_loans)
             if last is None:
                 break
-            await repo.settle_chunk(session, params={**params, "after": after})
+            await repo.settle_chunk(session, params={**params, "after": after, "upto": last})
             after = last
     except IntegrityError as exc:
         if repo.violated_constraint(exc) == "ux_settlement_lines_paid_once":

@@ -233,7 +233,6 @@ def upgrade() -> None:
     sa.CheckConstraint('computed_amount >= 0 AND granted_amount >= 0 AND granted_amount <= computed_amount', name='amounts_consistent'),
     sa.CheckConstraint('days >= 0', name='days_non_negative'),
     sa.CheckConstraint('eligible OR granted_amount = 0', name='excluded_get_nothing'),
-    sa.ForeignKeyConstraint(['batch_id'], ['settlement_batches.id'], ),
     sa.PrimaryKeyConstraint('batch_id', 'loan_id', 'loan_year')
     )
     op.create_index('ix_settlement_lines_recipient', 'settlement_lines', ['batch_id', 'recipient_id'], unique=False)
@@ -319,6 +318,10 @@ def upgrade() -> None:
             RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'check_violation';
         END $$
     """)
+    # settlement_lines carries no foreign key to its batch: a million-line INSERT … SELECT would pay
+    # one key lookup per line. Lines are only written by the settlement that created the batch in
+    # the same statement's transaction, and batches are never deleted, so no line can be orphaned.
+    op.execute("CREATE TRIGGER settlement_batches_kept BEFORE DELETE ON settlement_batches FOR EACH ROW EXECUTE FUNCTION refuse_change()")
     for table in ("loan_events", "loan_payments", "fund_postings", "fund_journals"):
         op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_change()")
 
@@ -328,6 +331,7 @@ def downgrade() -> None:
     for table in ("loan_events", "loan_payments", "fund_postings", "fund_journals"):
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     op.execute("DROP TRIGGER IF EXISTS fund_journal_balanced ON fund_postings")
+    op.execute("DROP TRIGGER IF EXISTS settlement_batches_kept ON settlement_batches")
     op.execute("DROP TRIGGER IF EXISTS settlement_batch_transition ON settlement_batches")
     op.execute("DROP FUNCTION IF EXISTS refuse_change, fund_journal_balanced, settlement_batch_transition")
     op.drop_index('ix_fund_postings_plan_account', table_name='fund_postings')

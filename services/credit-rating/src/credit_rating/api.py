@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from credit_rating import service
 from credit_rating.errors import (
@@ -48,11 +48,15 @@ from credit_rating.schemas import (
     ScorecardPage,
     ScorecardPublic,
 )
-from kit.auth import scoped
+from kit.auth import Principal, require_scope
 from kit.db import Session
 from kit.errors import Forbidden, InvalidInput, problem_responses
 
 router = APIRouter(prefix="/v1")
+# kit's scoped("…") as explicit aliases, so type checkers accept them in annotations
+RatingReader = Annotated[Principal, Depends(require_scope("rating:read"))]
+RatingWriter = Annotated[Principal, Depends(require_scope("rating:write"))]
+InternalCaller = Annotated[Principal, Depends(require_scope("internal"))]
 NDJSON = "application/x-ndjson"
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=32)]
@@ -64,7 +68,7 @@ Cursor = Annotated[str | None, Query(max_length=32)]
 @router.get("/scorecards", response_model=ScorecardPage, summary="List scorecard versions", tags=["scorecards"])
 async def list_scorecards(
     session: Session,
-    principal: scoped("rating:read"),
+    principal: RatingReader,
     county_code: Annotated[DivisionCode | None, Query()] = None,
     status: Literal["draft", "published"] | None = None,
     limit: Limit = 50,
@@ -78,7 +82,7 @@ async def list_scorecards(
     "/scorecards", status_code=201, response_model=ScorecardPublic, summary="Create a draft scorecard version", tags=["scorecards"],
     responses=problem_responses(ScorecardInvalid, Forbidden),
 )
-async def create_scorecard(body: ScorecardCreate, session: Session, principal: scoped("rating:write")) -> ScorecardPublic:
+async def create_scorecard(body: ScorecardCreate, session: Session, principal: RatingWriter) -> ScorecardPublic:
     return await service.create_scorecard(session=session, principal=principal, body=body)
 
 
@@ -87,7 +91,7 @@ async def create_scorecard(body: ScorecardCreate, session: Session, principal: s
     responses=problem_responses(NoPublishedScorecard),
 )
 async def active_scorecard(
-    session: Session, principal: scoped("rating:read"), county_code: Annotated[DivisionCode, Query()]
+    session: Session, principal: RatingReader, county_code: Annotated[DivisionCode, Query()]
 ) -> ScorecardPublic:
     return await service.active_scorecard(session=session, county_code=county_code)
 
@@ -96,7 +100,7 @@ async def active_scorecard(
     "/scorecards/{version}", response_model=ScorecardPublic, summary="One scorecard version with its definition", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound),
 )
-async def get_scorecard(version: int, session: Session, principal: scoped("rating:read")) -> ScorecardPublic:
+async def get_scorecard(version: int, session: Session, principal: RatingReader) -> ScorecardPublic:
     return await service.get_scorecard(session=session, version=version)
 
 
@@ -104,7 +108,7 @@ async def get_scorecard(version: int, session: Session, principal: scoped("ratin
     "/scorecards/{version}", response_model=ScorecardPublic, summary="Replace a draft scorecard version", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound, ScorecardInvalid, ScorecardPublished, Forbidden),
 )
-async def replace_scorecard(version: int, body: ScorecardCreate, session: Session, principal: scoped("rating:write")) -> ScorecardPublic:
+async def replace_scorecard(version: int, body: ScorecardCreate, session: Session, principal: RatingWriter) -> ScorecardPublic:
     return await service.replace_scorecard(session=session, principal=principal, version=version, body=body)
 
 
@@ -112,7 +116,7 @@ async def replace_scorecard(version: int, body: ScorecardCreate, session: Sessio
     "/scorecards/{version}/publish", response_model=ScorecardPublic, summary="Publish a draft: it becomes immutable", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound, ScorecardInvalid, ScorecardPublished, Forbidden),
 )
-async def publish_scorecard(version: int, session: Session, principal: scoped("rating:write")) -> ScorecardPublic:
+async def publish_scorecard(version: int, session: Session, principal: RatingWriter) -> ScorecardPublic:
     return await service.publish_scorecard(session=session, principal=principal, version=version)
 
 
@@ -123,7 +127,7 @@ async def publish_scorecard(version: int, session: Session, principal: scoped("r
     "/assessments", status_code=201, response_model=AssessmentPublic, summary="Assess one household (四个一)", tags=["assessments"],
     responses=problem_responses(AssessmentInvalid, Forbidden, HouseholdInOtherVillage, NoPublishedScorecard),
 )
-async def create_assessment(body: AssessmentCreate, session: Session, principal: scoped("rating:write")) -> AssessmentPublic:
+async def create_assessment(body: AssessmentCreate, session: Session, principal: RatingWriter) -> AssessmentPublic:
     return await service.create_assessment(session=session, principal=principal, body=body)
 
 
@@ -160,7 +164,7 @@ def _parse_batch(body: bytes, content_type: str) -> list[Any]:
     openapi_extra=BATCH_BODY, responses=problem_responses(BatchTooLarge, Forbidden),
 )
 async def assess_batch(
-    request: Request, session: Session, principal: scoped("rating:write"), scorecard_version: int | None = None
+    request: Request, session: Session, principal: RatingWriter, scorecard_version: int | None = None
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = _parse_batch(await request.body(), content_type)
@@ -175,7 +179,7 @@ async def assess_batch(
 )
 async def list_assessments(
     session: Session,
-    principal: scoped("rating:read"),
+    principal: RatingReader,
     household_id: Annotated[HouseholdId | None, Query()] = None,
     village_code: Annotated[DivisionCode | None, Query()] = None,
     current_only: bool = False,
@@ -193,7 +197,7 @@ async def list_assessments(
     "/assessments/{assessment_id}", response_model=AssessmentPublic, summary="One assessment, explained indicator by indicator",
     tags=["assessments"], responses=problem_responses(AssessmentNotFound, Forbidden),
 )
-async def get_assessment(assessment_id: int, session: Session, principal: scoped("rating:read")) -> AssessmentPublic:
+async def get_assessment(assessment_id: int, session: Session, principal: RatingReader) -> AssessmentPublic:
     return await service.get_assessment(session=session, principal=principal, assessment_id=assessment_id)
 
 
@@ -205,7 +209,7 @@ async def get_assessment(assessment_id: int, session: Session, principal: scoped
     responses=problem_responses(Forbidden),
 )
 async def get_rating(
-    household_id: HouseholdId, session: Session, principal: scoped("rating:read"), as_of: date | None = None
+    household_id: HouseholdId, session: Session, principal: RatingReader, as_of: date | None = None
 ) -> RatingPublic:
     return await service.get_rating(session=session, principal=principal, household_id=household_id, as_of=as_of)
 
@@ -217,7 +221,7 @@ async def get_rating(
     "/certificates", status_code=201, response_model=CertificatePublic, summary="Issue a credit certificate (信用证)", tags=["certificates"],
     responses=problem_responses(NotRated, Forbidden),
 )
-async def issue_certificate(body: CertificateCreate, session: Session, principal: scoped("rating:write")) -> CertificatePublic:
+async def issue_certificate(body: CertificateCreate, session: Session, principal: RatingWriter) -> CertificatePublic:
     return await service.issue_certificate(session=session, principal=principal, household_id=body.household_id)
 
 
@@ -226,7 +230,7 @@ async def issue_certificate(body: CertificateCreate, session: Session, principal
     responses=problem_responses(CertificateNotFound, Forbidden),
 )
 async def verify_certificate(
-    number: str, session: Session, principal: scoped("rating:read"), as_of: date | None = None
+    number: str, session: Session, principal: RatingReader, as_of: date | None = None
 ) -> CertificateVerification:
     return await service.verify_certificate(session=session, principal=principal, number=number, as_of=as_of)
 
@@ -235,7 +239,7 @@ async def verify_certificate(
     "/certificates/{number}/revocation", response_model=CertificatePublic, summary="Revoke a certificate", tags=["certificates"],
     responses=problem_responses(CertificateNotFound, CertificateRevoked, Forbidden),
 )
-async def revoke_certificate(number: str, body: Revocation, session: Session, principal: scoped("rating:write")) -> CertificatePublic:
+async def revoke_certificate(number: str, body: Revocation, session: Session, principal: RatingWriter) -> CertificatePublic:
     return await service.revoke_certificate(session=session, principal=principal, number=number, reason=body.reason)
 
 
@@ -246,14 +250,14 @@ async def revoke_certificate(number: str, body: Revocation, session: Session, pr
     "/blacklist", status_code=201, response_model=BlacklistPublic, summary="Blacklist a household (失信)", tags=["blacklist"],
     responses=problem_responses(Forbidden, HouseholdInOtherVillage),
 )
-async def add_to_blacklist(body: BlacklistCreate, session: Session, principal: scoped("rating:write")) -> BlacklistPublic:
+async def add_to_blacklist(body: BlacklistCreate, session: Session, principal: RatingWriter) -> BlacklistPublic:
     return await service.add_to_blacklist(session=session, principal=principal, body=body)
 
 
 @router.get("/blacklist", response_model=BlacklistPage, summary="Blacklist entries in the caller's region", tags=["blacklist"])
 async def list_blacklist(
     session: Session,
-    principal: scoped("rating:read"),
+    principal: RatingReader,
     household_id: Annotated[HouseholdId | None, Query()] = None,
     village_code: Annotated[DivisionCode | None, Query()] = None,
     active_only: bool = True,
@@ -271,7 +275,7 @@ async def list_blacklist(
     "/blacklist/{entry_id}/removal", response_model=BlacklistPublic, summary="Remove a blacklist entry", tags=["blacklist"],
     responses=problem_responses(BlacklistEntryNotFound, BlacklistEntryRemoved, Forbidden),
 )
-async def remove_from_blacklist(entry_id: int, body: Revocation, session: Session, principal: scoped("rating:write")) -> BlacklistPublic:
+async def remove_from_blacklist(entry_id: int, body: Revocation, session: Session, principal: RatingWriter) -> BlacklistPublic:
     return await service.remove_from_blacklist(session=session, principal=principal, entry_id=entry_id, reason=body.reason)
 
 
@@ -282,7 +286,7 @@ async def remove_from_blacklist(entry_id: int, body: Revocation, session: Sessio
     "/rating-events", response_model=EventsApplied, summary="Apply loan events (defaulted, diverted) once each", tags=["internal"],
     responses=problem_responses(InvalidInput, NoPublishedScorecard),
 )
-async def apply_loan_events(events: list[LoanEvent], session: Session, principal: scoped("internal")) -> EventsApplied:
+async def apply_loan_events(events: list[LoanEvent], session: Session, principal: InternalCaller) -> EventsApplied:
     return await service.apply_loan_events(session=session, events=events)
 
 
@@ -290,7 +294,7 @@ async def apply_loan_events(events: list[LoanEvent], session: Session, principal
     "/rating-households", response_model=RosterUpserted, summary="Upsert the registered-household roster", tags=["internal"],
     responses=problem_responses(Forbidden, InvalidInput),
 )
-async def upsert_roster(entries: list[RosterEntry], session: Session, principal: scoped("rating:read")) -> RosterUpserted:
+async def upsert_roster(entries: list[RosterEntry], session: Session, principal: RatingReader) -> RosterUpserted:
     return RosterUpserted(upserted=await service.upsert_roster(session=session, principal=principal, entries=entries))
 
 
@@ -300,7 +304,7 @@ async def upsert_roster(entries: list[RosterEntry], session: Session, principal:
 )
 async def coverage(
     session: Session,
-    principal: scoped("rating:read"),
+    principal: RatingReader,
     region: Annotated[DivisionCode | None, Query()] = None,
     as_of: date | None = None,
 ) -> CoverageReport:

@@ -236,11 +236,11 @@ def _indicator(raw: Mapping[str, Any], path: str, problems: list[Problem]) -> In
     if kind in ("bonus", "deduction", "base") and any(p < 0 for p in (*yes_no, *options.values(), *(b.points for b in bands))):
         problems.append(Problem(f"{path}.points", "points are never negative; a deduction indicator states the points it takes away"))
     return Indicator(
-        code=code,
+        code=str(code),
         category=str(raw.get("category", "")),
         name=str(raw.get("name", "")),
-        kind=kind,
-        value_type=value_type,
+        kind=str(kind),
+        value_type=str(value_type),
         required=bool(raw.get("required", kind in ("base", "veto"))),
         yes_no_points=yes_no,
         options=options,
@@ -390,12 +390,14 @@ def indicator_points(ind: Indicator, value: Any) -> tuple[int, bool, str | None]
         return ind.options[value], False, None
     if type(value) is bool or not isinstance(value, int | float | str | Decimal):
         return 0, False, "must be a number"
-    number: Decimal | int | float = value  # ints and floats compare exactly with Decimal bounds
+    number: Decimal | int | float
     if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
         try:
             number = _dec(value)
         except ValueError:
             return 0, False, "must be a finite number"
+    else:
+        number = value  # ints and floats compare exactly with Decimal bounds
     for band in ind.bands:
         if band.holds(number):
             return band.points, False, None

@@ -108,10 +108,10 @@ async def _lock_rows(session: AsyncSession, household_ids: Sequence[str]) -> dic
 
 
 async def allocate_assessment_ids(session: AsyncSession, count: int) -> list[int]:
-    rows = await session.execute(
-        text("SELECT nextval(pg_get_serial_sequence('assessments', 'id')) FROM generate_series(1, :n)"), {"n": count}
+    ids = await session.scalar(
+        text("SELECT array_agg(nextval(pg_get_serial_sequence('assessments', 'id'))) FROM generate_series(1, :n)"), {"n": count}
     )
-    return [r[0] for r in rows]
+    return list(ids)
 
 
 async def supersede(session: AsyncSession, old_ids: Sequence[int], new_ids: Sequence[int]) -> None:
@@ -153,7 +153,7 @@ async def list_assessments(
     if household_id is not None:
         stmt = stmt.where(Assessment.household_id == household_id)  # type: ignore[arg-type]
     if region_prefix:
-        stmt = stmt.where(Assessment.village_code.startswith(region_prefix))  # type: ignore[attr-defined]
+        stmt = stmt.where(Assessment.village_code.startswith(region_prefix))  # type: ignore[attr-defined,arg-type]
     if current_only:
         stmt = stmt.where(Assessment.is_current)  # type: ignore[arg-type]
     if before is not None:
@@ -229,7 +229,7 @@ async def list_blacklist(
     if household_id is not None:
         stmt = stmt.where(BlacklistEntry.household_id == household_id)  # type: ignore[arg-type]
     if region_prefix:
-        stmt = stmt.where(BlacklistEntry.village_code.startswith(region_prefix))  # type: ignore[attr-defined]
+        stmt = stmt.where(BlacklistEntry.village_code.startswith(region_prefix))  # type: ignore[attr-defined,arg-type]
     if active_only:
         stmt = stmt.where(BlacklistEntry.removed_at.is_(None))  # type: ignore[union-attr]
     if after is not None:

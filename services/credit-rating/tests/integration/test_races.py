@@ -7,6 +7,7 @@ import httpx
 import pytest
 from credit_rating_support import COUNTY, TOWNSHIP, VILLAGE, Roles, full_values, values_scoring
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credit_rating.main import create_app
@@ -53,3 +54,18 @@ async def test_one_loan_event_sent_twice_at_once_is_applied_once(committing: htt
     assert sorted(r.json()["applied"] for r in results) == [0, 1]
     rating = (await committing.get("/v1/ratings/HH-EV", headers=who.bank())).json()
     assert rating["score"] == 80 and len(rating["penalties"]) == 1
+
+
+async def test_the_database_keeps_an_assessment_as_recorded(committing: httpx.AsyncClient, who: Roles, engine: AsyncEngine) -> None:
+    created = (await committing.post("/v1/assessments", json={"household_id": "HH-IM", "village_code": VILLAGE, "values": full_values()},
+                                     headers=who.village())).json()
+    async with engine.connect() as conn:
+        with pytest.raises(DBAPIError, match="is a record"):
+            await conn.execute(text("UPDATE assessments SET score = 10 WHERE id = :id"), {"id": created["assessment_id"]})
+        await conn.rollback()
+        with pytest.raises(DBAPIError, match="assessments_one_current_ux"):
+            await conn.execute(text(
+                "INSERT INTO assessments (household_id, village_code, scorecard_id, assessed_on, valid_until, score, raw_score, base_points,"
+                " bonus_points, deduction_points, vetoed, veto_reasons, indicator_values, category_points, is_current, assessed_by)"
+                " VALUES ('HH-IM', :v, 1, current_date, current_date, 1, 1, 1, 0, 0, false, '{}', '{}', '{}', true, 'x')"), {"v": VILLAGE})
+        await conn.rollback()

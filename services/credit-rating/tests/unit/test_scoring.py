@@ -260,3 +260,8 @@ def test_full_values_helper_covers_every_required_indicator() -> None:
     card, _ = domain.build_scorecard(default_card())
     assert card is not None
     assert set(full_values()) == set(card.required)
+
+
+def test_one_and_zero_are_not_yes_and_no() -> None:
+    _, problems = domain.evaluate(small_card(), {**BEST, "B1": 1, "V1": 0})
+    assert {p.field: p.message for p in problems} == {"values.B1": "must be true or false", "values.V1": "must be true or false"}

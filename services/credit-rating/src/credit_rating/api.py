@@ -18,6 +18,7 @@ from credit_rating.errors import (
     CertificateNotFound,
     CertificateRevoked,
     HouseholdInOtherVillage,
+    LaterAssessmentExists,
     NoPublishedScorecard,
     NotRated,
     ScorecardInvalid,
@@ -125,7 +126,7 @@ async def publish_scorecard(version: int, session: Session, principal: RatingWri
 
 @router.post(
     "/assessments", status_code=201, response_model=AssessmentPublic, summary="Assess one household (四个一)", tags=["assessments"],
-    responses=problem_responses(AssessmentInvalid, Forbidden, HouseholdInOtherVillage, NoPublishedScorecard),
+    responses=problem_responses(AssessmentInvalid, Forbidden, HouseholdInOtherVillage, NoPublishedScorecard, LaterAssessmentExists),
 )
 async def create_assessment(body: AssessmentCreate, session: Session, principal: RatingWriter) -> AssessmentPublic:
     return await service.create_assessment(session=session, principal=principal, body=body)

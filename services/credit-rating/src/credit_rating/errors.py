@@ -41,6 +41,12 @@ class HouseholdInOtherVillage(Conflict):
     title, code = "Household registered in another village", "household-in-other-village"
 
 
+class LaterAssessmentExists(Conflict):
+    """A re-assessment dated before the household's current assessment would replace newer facts."""
+
+    title, code = "A later assessment exists", "later-assessment-exists"
+
+
 class BatchTooLarge(InvalidInput):
     title, code = "Batch too large", "batch-too-large"
 

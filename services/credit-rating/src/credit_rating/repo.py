@@ -98,7 +98,8 @@ async def lock_roster(session: AsyncSession, household_ids: Sequence[str], villa
 async def _lock_rows(session: AsyncSession, household_ids: Sequence[str]) -> dict[str, Row[Any]]:
     rows = await session.execute(
         text(
-            "SELECT r.household_id, r.village_code, a.id AS current_assessment_id FROM rating_households r"
+            "SELECT r.household_id, r.village_code, a.id AS current_assessment_id, a.assessed_on AS current_assessed_on"
+            " FROM rating_households r"
             " LEFT JOIN assessments a ON a.household_id = r.household_id AND a.is_current"
             " WHERE r.household_id = ANY(CAST(:ids AS text[])) ORDER BY r.household_id FOR UPDATE OF r"
         ),

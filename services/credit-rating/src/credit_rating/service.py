@@ -23,6 +23,7 @@ from credit_rating.errors import (
     CertificateNotFound,
     CertificateRevoked,
     HouseholdInOtherVillage,
+    LaterAssessmentExists,
     NoPublishedScorecard,
     NotRated,
     ScorecardInvalid,
@@ -349,6 +350,10 @@ async def _assess(
             o.refuse(409, "village_code", f"household {o.item.household_id} is registered in village {row.village_code}")
             o.result = None
             continue
+        if row.current_assessed_on is not None and row.current_assessed_on > (o.item.assessed_on or on):
+            o.refuse(409, "assessed_on", f"household {o.item.household_id} has a later assessment, of {row.current_assessed_on}")
+            o.result = None
+            continue
         o.supersedes = row.current_assessment_id
         stored.append(o)
     if not stored:
@@ -385,8 +390,11 @@ def _raise_refusal(o: _Outcome) -> None:
     if o.status == 403:
         raise Forbidden(detail)
     if o.status == 409:
-        if errors and errors[0]["field"] == "village_code":
+        field = errors[0]["field"] if errors else ""
+        if field == "village_code":
             raise HouseholdInOtherVillage(detail)
+        if field == "assessed_on":
+            raise LaterAssessmentExists(detail)
         raise NoPublishedScorecard(detail)
     raise AssessmentInvalid(detail or "invalid assessment", errors=errors)
 

@@ -134,3 +134,9 @@ async def test_the_rating_contract_fields_for_a_current_rating(client: httpx.Asy
     assert (body["status"], body["score"], body["grade"], body["credit_line"]) == ("current", 72, "AA", "30000.00")
     assert (body["vetoed"], body["veto_reasons"], body["blacklisted"], body["eligible_to_borrow"]) == (False, [], False, True)
     assert (body["valid_until"], body["scorecard_version"], body["assessment_id"]) == (created["valid_until"], 1, created["assessment_id"])
+
+
+async def test_a_reassessment_dated_before_the_current_one_is_a_409(client: httpx.AsyncClient, who: Roles) -> None:
+    await assess(client, who, "HH-LATE", full_values(), assessed_on="2026-06-01")
+    resp = await assess(client, who, "HH-LATE", full_values(), assessed_on="2026-05-01")
+    assert resp.status_code == 409 and resp.json()["type"] == "/problems/later-assessment-exists"

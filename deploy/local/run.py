@@ -128,7 +128,8 @@ def main() -> int:
 development credentials (refused outside development):
   admin            username admin, password {env.get('GATEWAY_ADMIN_PASSWORD', 'admin-dev-only')}  (grant_type=password)
   officers         county-officer, township-officer, village-secretary, resident-secretary, applicant-demo: password demo-password
-  clients          bank-rcc, bank-psbc, finance-bureau, insurer-demo, guarantor-demo, monitor-demo, svc-*: secret <name>-secret
+  clients          bank-rcc, bank-psbc, finance-bureau, monitor-demo, insurer-poverty-loan,
+                   henan-agri-credit-guarantee, henan-reguarantee-group, svc-*: secret <name>-secret
   example          curl -s -d grant_type=client_credentials -d client_id=bank-rcc -d client_secret=bank-rcc-secret {gw}/oauth/token
 Ctrl-C stops everything.""", flush=True)
         while all(p.poll() is None for p in children):

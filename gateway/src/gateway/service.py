@@ -34,8 +34,10 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
     {"kind": "client", "name": "bank-rcc", "display_name": "卢氏县农村信用社", "roles": ["bank"], "bank_id": "RCC"},
     {"kind": "client", "name": "bank-psbc", "display_name": "邮储银行卢氏支行", "roles": ["bank"], "bank_id": "PSBC"},
     {"kind": "client", "name": "finance-bureau", "display_name": "卢氏县财政局", "roles": ["finance_bureau"], "region": "411224000000"},
-    {"kind": "client", "name": "insurer-demo", "display_name": "扶贫贷款保证保险", "roles": ["insurer"]},
-    {"kind": "client", "name": "guarantor-demo", "display_name": "省农信担保", "roles": ["guarantor"]},
+    # the party accounts named in risk-pool's shipped sharing schemes (services/risk-pool data/policy.json)
+    {"kind": "client", "name": "insurer-poverty-loan", "display_name": "扶贫贷款保证保险", "roles": ["insurer"]},
+    {"kind": "client", "name": "henan-agri-credit-guarantee", "display_name": "省农信担保", "roles": ["guarantor"]},
+    {"kind": "client", "name": "henan-reguarantee-group", "display_name": "省再担保集团", "roles": ["guarantor"]},
     {"kind": "client", "name": "monitor-demo", "display_name": "金融办", "roles": ["monitor"]},
     {"kind": "client", "name": "svc-applications", "display_name": "applications service", "roles": ["service"]},
     {"kind": "client", "name": "svc-credit-rating", "display_name": "credit-rating service", "roles": ["service"]},

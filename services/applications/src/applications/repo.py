@@ -168,7 +168,11 @@ async def region_names(session: AsyncSession, codes: Sequence[str]) -> dict[str,
 
 
 async def create_stage(session: AsyncSession, name: str, columns_sql: str) -> None:
-    await session.execute(text(f"CREATE TEMP TABLE {name} ({columns_sql}, error text) ON COMMIT DROP"))
+    """An unlogged staging table in the request's transaction (gone on rollback, dropped at the end).
+    Not TEMP: temporary tables live in the small per-session ``temp_buffers`` and spill to disk."""
+    # the row checks are one large expression: compiling it with JIT costs more than it saves
+    await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text(f"CREATE UNLOGGED TABLE {name} ({columns_sql}, error text)"))
 
 
 async def copy_rows(session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]) -> None:
@@ -239,8 +243,6 @@ HOUSEHOLD_STAGE_COLUMNS = (
     "head_resident_id",
     "head_name",
     "village_code",
-    "township_code",
-    "county_code",
     "household_type",
     "main_cause",
     "secondary_causes",
@@ -252,10 +254,10 @@ HOUSEHOLD_STAGE_COLUMNS = (
     "township_notice_on",
     "county_announcement_on",
 )
-HOUSEHOLD_STAGE_SQL = """line int NOT NULL, household_id text NOT NULL, head_resident_id text NOT NULL, head_name text NOT NULL,
-    village_code text NOT NULL, township_code text NOT NULL, county_code text NOT NULL, household_type text NOT NULL,
-    main_cause text NOT NULL, secondary_causes text[] NOT NULL, members text NOT NULL, status text NOT NULL,
-    applied_on date, democratic_vote_on date, village_notice_on date, township_notice_on date, county_announcement_on date"""
+# raw values as received: every rule is checked set-based in SQL before anything is cast or stored
+HOUSEHOLD_STAGE_SQL = """line int NOT NULL, household_id text, head_resident_id text, head_name text, village_code text,
+    household_type text, main_cause text, secondary_causes text[] NOT NULL, members jsonb NOT NULL, status text,
+    applied_on text, democratic_vote_on text, village_notice_on text, township_notice_on text, county_announcement_on text"""
 _HOUSEHOLD_DATA = (
     "head_resident_id",
     "head_name",
@@ -273,17 +275,77 @@ _HOUSEHOLD_DATA = (
     "township_notice_on",
     "county_announcement_on",
 )
+_STEPS = ("applied_on", "democratic_vote_on", "village_notice_on", "township_notice_on", "county_announcement_on")
+_NOTICES = ("village_notice_on", "township_notice_on")
+_HEAD_BIRTH = "substr(head_resident_id, 7, 4) || '-' || substr(head_resident_id, 11, 2) || '-' || substr(head_resident_id, 13, 2)"
+# one pass over the members: at least one, each well formed, exactly one head, born as the ID says
+_MEMBER_CHECK = f"""(SELECT CASE
+      WHEN count(*) = 0 THEN 'members: at least one member (the head)'
+      WHEN bool_or(jsonb_typeof(e) <> 'object' OR coalesce(e ->> 'name', '') = '' OR coalesce(e ->> 'relation', '') = ''
+                   OR NOT is_iso_date(e ->> 'birth_date') OR coalesce(e ->> 'labour_capacity', '') NOT IN ('full', 'partial', 'none'))
+        THEN 'members: each member has a name, a relation, a YYYY-MM-DD birth_date and labour_capacity full, partial or none'
+      WHEN count(*) FILTER (WHERE e ->> 'relation' = 'head') <> 1 THEN 'members: exactly one member has relation "head"'
+      WHEN resident_id_problem(head_resident_id) IS NULL AND max(e ->> 'birth_date') FILTER (WHERE e ->> 'relation' = 'head') <> {_HEAD_BIRTH}
+        THEN 'members: the head''s birth date differs from the one in head_resident_id'
+    END FROM jsonb_array_elements(members) e)"""
 
 
-async def validate_household_stage(session: AsyncSession, table: str) -> None:
-    """Set-based checks of staged households: one row per household and per head, a known village,
-    and a head who does not already head another registered household."""
-    await session.execute(text(f"CREATE INDEX ON {table} (household_id)"))
+def _row_checks_sql() -> str:
+    """One expression naming every problem of a staged registry row (policy.md §2), as
+    ``domain.validate_household`` does for a single record."""
+    all_dates_valid = " AND ".join(f"({c} IS NULL OR is_iso_date({c}))" for c in _STEPS)
+    order = []
+    for j, later in enumerate(_STEPS):
+        for earlier in _STEPS[:j]:
+            gap = 7 if earlier in _NOTICES else 0
+            rule = "at least 7 days after" if gap else "on or after"
+            order.append(f"CASE WHEN {later}::date < {earlier}::date + {gap} THEN '{later}: must be {rule} {earlier} (' || {earlier} || ')' END")
+    formats = [f"CASE WHEN NOT ({c} IS NULL OR is_iso_date({c})) THEN '{c}: not a YYYY-MM-DD date' END" for c in _STEPS]
+    # 三审两公示一公告: dates are compared only once every one of them reads as a date
+    dates = f"CASE WHEN {all_dates_valid} THEN NULLIF(concat_ws('; ', {', '.join(order)}), '') ELSE concat_ws('; ', {', '.join(formats)}) END"
+    checks = [
+        "CASE WHEN household_id IS NULL OR household_id !~ '^[A-Za-z0-9-]{1,64}$' THEN 'household_id: must match ^[A-Za-z0-9-]{1,64}$' END",
+        "'head_resident_id: ' || resident_id_problem(head_resident_id)",
+        "CASE WHEN coalesce(head_name, '') = '' THEN 'head_name: required' END",
+        """CASE WHEN village_code IS NULL OR village_code !~ '^[0-9]{12}$' THEN 'village_code: a division code has 12 digits'
+                WHEN substr(village_code, 10, 3) = '000' THEN 'village_code: is not a village code (last three digits are 000)'
+                WHEN village_code NOT BETWEEN :lo AND :hi THEN 'village ' || village_code || ' is outside the caller''s region' END""",
+        "CASE WHEN household_type IS NULL OR NOT household_type = ANY(:types) THEN 'household_type: must be one of ' || array_to_string(:types, ' ') END",
+        "CASE WHEN main_cause IS NULL OR NOT main_cause = ANY(:causes) THEN 'main_cause: must be exactly one of the 12 poverty causes (致贫原因)' END",
+        "CASE WHEN cardinality(secondary_causes) > 2 THEN 'secondary_causes: at most two secondary causes' END",
+        "CASE WHEN NOT secondary_causes <@ :causes THEN 'secondary_causes: unknown poverty cause' END",
+        """CASE WHEN cardinality(secondary_causes) > 0 AND (main_cause = ANY(secondary_causes)
+                  OR cardinality(secondary_causes) <> (SELECT count(DISTINCT c) FROM unnest(secondary_causes) c))
+                THEN 'secondary_causes: must differ from each other and from the main cause' END""",
+        "CASE WHEN status IS NULL OR NOT status = ANY(:statuses) THEN 'status: must be one of ' || array_to_string(:statuses, ', ') END",
+        _MEMBER_CHECK,
+        dates,
+    ]
+    return "NULLIF(concat_ws('; ', " + ",\n ".join(checks) + "), '')"
+
+
+_ROW_CHECKS = _row_checks_sql()
+
+
+async def validate_household_stage(
+    session: AsyncSession, table: str, *, region: tuple[str, str], types: Sequence[str], causes: Sequence[str], statuses: Sequence[str]
+) -> None:
+    """Set-based checks of staged households: every rule of a row at once, then across rows: one
+    row per household and per head, a known village, and a head who heads no other household."""
+    await session.execute(text(f"CREATE INDEX ON {table} (line)"))
     await session.execute(text(f"ANALYZE {table}"))
+    await session.execute(
+        # only the invalid rows are written
+        text(f"""UPDATE {table} s SET error = p.problems
+                   FROM (SELECT line, {_ROW_CHECKS} AS problems FROM {table}) p
+                  WHERE p.line = s.line AND p.problems IS NOT NULL"""),
+        {"lo": region[0], "hi": region[1], "types": list(types), "causes": list(causes), "statuses": list(statuses)},
+    )
+    await session.execute(text(f"CREATE INDEX ON {table} (household_id)"))
     await stage_mark(
         session,
         f"""UPDATE {table} s SET error = 'household_id repeated (first on line ' || f.first_line || ')'
-              FROM (SELECT household_id, min(line) AS first_line FROM {table} GROUP BY household_id HAVING count(*) > 1) f
+              FROM (SELECT household_id, min(line) AS first_line FROM {table} WHERE error IS NULL GROUP BY household_id HAVING count(*) > 1) f
              WHERE s.household_id = f.household_id AND s.line > f.first_line AND s.error IS NULL""",
     )
     await stage_mark(
@@ -310,7 +372,8 @@ async def validate_household_stage(session: AsyncSession, table: str) -> None:
 async def upsert_household_stage(session: AsyncSession, table: str, *, first_line: int, last_line: int) -> tuple[int, int]:
     """Upsert the valid staged rows of one line range by household_id; an identical row is left alone."""
     data_cols = ", ".join(_HOUSEHOLD_DATA)
-    select_cols = ", ".join("members::jsonb" if c == "members" else c for c in _HOUSEHOLD_DATA)
+    derived = {"township_code": "substr(village_code, 1, 9) || '000'", "county_code": "substr(village_code, 1, 6) || '000000'"}
+    select_cols = ", ".join(derived.get(c) or (f"{c}::date" if c in _STEPS else c) for c in _HOUSEHOLD_DATA)
     assign = ", ".join(f"{c} = EXCLUDED.{c}" for c in _HOUSEHOLD_DATA)
     old = ", ".join(f"households.{c}" for c in _HOUSEHOLD_DATA)
     new = ", ".join(f"EXCLUDED.{c}" for c in _HOUSEHOLD_DATA)

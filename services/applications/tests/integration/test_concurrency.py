@@ -12,7 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kit.testing import TokenFactory, api_client, bind_app
 from tests.conftest import LOAN_REQUEST, REGIONS_CSV, Fakes, Who, build_app, household, loan_for, ndjson
 
-TABLES = "repayments, loan_installments, loan_events, loans, driven_households, application_steps, applications, enterprises, households, regions, lending_policies, business_date"
+TABLES = (
+    "repayments, loan_installments, loan_events, loans, driven_households, application_steps, applications, enterprises, households, regions, "
+    "lending_policies, business_date"
+)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from credit_rating import service
 from credit_rating.errors import (
@@ -61,6 +61,8 @@ InternalCaller = Annotated[Principal, Depends(require_scope("internal"))]
 NDJSON = "application/x-ndjson"
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=32)]
+MAX_ID = 2**63 - 1  # bigint: a larger id is bad input, not a database error
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 # ---------------------------------------------------------------- scorecards
@@ -101,7 +103,7 @@ async def active_scorecard(
     "/scorecards/{version}", response_model=ScorecardPublic, summary="One scorecard version with its definition", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound),
 )
-async def get_scorecard(version: int, session: Session, principal: RatingReader) -> ScorecardPublic:
+async def get_scorecard(version: RowId, session: Session, principal: RatingReader) -> ScorecardPublic:
     return await service.get_scorecard(session=session, version=version)
 
 
@@ -109,7 +111,7 @@ async def get_scorecard(version: int, session: Session, principal: RatingReader)
     "/scorecards/{version}", response_model=ScorecardPublic, summary="Replace a draft scorecard version", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound, ScorecardInvalid, ScorecardPublished, Forbidden),
 )
-async def replace_scorecard(version: int, body: ScorecardCreate, session: Session, principal: RatingWriter) -> ScorecardPublic:
+async def replace_scorecard(version: RowId, body: ScorecardCreate, session: Session, principal: RatingWriter) -> ScorecardPublic:
     return await service.replace_scorecard(session=session, principal=principal, version=version, body=body)
 
 
@@ -117,7 +119,7 @@ async def replace_scorecard(version: int, body: ScorecardCreate, session: Sessio
     "/scorecards/{version}/publish", response_model=ScorecardPublic, summary="Publish a draft: it becomes immutable", tags=["scorecards"],
     responses=problem_responses(ScorecardNotFound, ScorecardInvalid, ScorecardPublished, Forbidden),
 )
-async def publish_scorecard(version: int, session: Session, principal: RatingWriter) -> ScorecardPublic:
+async def publish_scorecard(version: RowId, session: Session, principal: RatingWriter) -> ScorecardPublic:
     return await service.publish_scorecard(session=session, principal=principal, version=version)
 
 
@@ -165,7 +167,7 @@ def _parse_batch(body: bytes, content_type: str) -> list[Any]:
     openapi_extra=BATCH_BODY, responses=problem_responses(BatchTooLarge, Forbidden),
 )
 async def assess_batch(
-    request: Request, session: Session, principal: RatingWriter, scorecard_version: int | None = None
+    request: Request, session: Session, principal: RatingWriter, scorecard_version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = _parse_batch(await request.body(), content_type)
@@ -198,7 +200,7 @@ async def list_assessments(
     "/assessments/{assessment_id}", response_model=AssessmentPublic, summary="One assessment, explained indicator by indicator",
     tags=["assessments"], responses=problem_responses(AssessmentNotFound, Forbidden),
 )
-async def get_assessment(assessment_id: int, session: Session, principal: RatingReader) -> AssessmentPublic:
+async def get_assessment(assessment_id: RowId, session: Session, principal: RatingReader) -> AssessmentPublic:
     return await service.get_assessment(session=session, principal=principal, assessment_id=assessment_id)
 
 
@@ -231,7 +233,7 @@ async def issue_certificate(body: CertificateCreate, session: Session, principal
     responses=problem_responses(CertificateNotFound, Forbidden),
 )
 async def verify_certificate(
-    number: str, session: Session, principal: RatingReader, as_of: date | None = None
+    number: Annotated[str, Path(max_length=64)], session: Session, principal: RatingReader, as_of: date | None = None
 ) -> CertificateVerification:
     return await service.verify_certificate(session=session, principal=principal, number=number, as_of=as_of)
 
@@ -276,7 +278,7 @@ async def list_blacklist(
     "/blacklist/{entry_id}/removal", response_model=BlacklistPublic, summary="Remove a blacklist entry", tags=["blacklist"],
     responses=problem_responses(BlacklistEntryNotFound, BlacklistEntryRemoved, Forbidden),
 )
-async def remove_from_blacklist(entry_id: int, body: Revocation, session: Session, principal: RatingWriter) -> BlacklistPublic:
+async def remove_from_blacklist(entry_id: RowId, body: Revocation, session: Session, principal: RatingWriter) -> BlacklistPublic:
     return await service.remove_from_blacklist(session=session, principal=principal, entry_id=entry_id, reason=body.reason)
 
 

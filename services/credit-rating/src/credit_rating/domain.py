@@ -426,7 +426,10 @@ def evaluate(card: Scorecard, values: Mapping[str, Any]) -> tuple[Result | None,
     rest = []
     get = card.answers.get
     for key in values.items():
-        entry = get(key)
+        try:
+            entry = get(key)
+        except TypeError:  # an object or a list as an answer: unhashable, and wrong for every type
+            entry = None
         # (code, 1) finds (code, True): the answer's type must match too
         if entry is None or type(key[1]) is not entry[2]:
             rest.append(key)

@@ -131,7 +131,9 @@ class AssessmentCreate(BaseModel):
     village_code: DivisionCode
     values: dict[str, Any] = Field(description="Indicator code → answer: true/false, a choice value, or a number.")
     assessed_on: date | None = Field(None, description="Date of the field assessment; default today; never in the future.")
-    scorecard_version: int | None = Field(None, description="Default: the latest published version for the household's county.")
+    scorecard_version: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Default: the latest published version for the household's county."
+    )
 
 
 class BatchItem(BaseModel):
@@ -307,7 +309,7 @@ class BlacklistPage(BaseModel):
 class LoanEvent(BaseModel):
     """One event of the applications service's loan event log; unknown fields are ignored."""
 
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=2**63 - 1)]
     loan_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]
     type: Annotated[str, Field(min_length=1, max_length=64)]
     business_date: date

@@ -167,6 +167,11 @@ def scorecard_public(row: Scorecard) -> ScorecardPublic:
 
 def _require_scorecard_author(principal: Principal, county_code: str | None) -> None:
     """A county (县扶贫办) publishes its own versions; only an admin writes the province-wide default."""
+    if county_code is not None and division_level(county_code) != "county":
+        raise InvalidInput(
+            f"{county_code} is not a county code (6 digits then 000000)",
+            errors=[{"field": "county_code", "message": "a county code ends in 000000"}],
+        )
     principal.require_role("county_officer", "admin")
     if principal.has_role("admin"):
         return
@@ -486,7 +491,7 @@ async def list_assessments(
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not cursor.isdigit() or int(cursor) >= 2**63:
         raise InvalidInput("cursor is not one this service gave out", errors=[{"field": "cursor", "message": "invalid cursor"}])
     return int(cursor)
 

@@ -140,3 +140,24 @@ async def test_a_reassessment_dated_before_the_current_one_is_a_409(client: http
     await assess(client, who, "HH-LATE", full_values(), assessed_on="2026-06-01")
     resp = await assess(client, who, "HH-LATE", full_values(), assessed_on="2026-05-01")
     assert resp.status_code == 409 and resp.json()["type"] == "/problems/later-assessment-exists"
+
+
+async def test_objects_lists_and_nulls_as_answers_are_listed_problems(client: httpx.AsyncClient, who: Roles) -> None:
+    resp = await assess(client, who, "HH-NEST", full_values(ZJ01={"a": 1}, ZJ06=["good"], JC02=None, JC01="many"))
+    assert resp.status_code == 422
+    assert {e["field"] for e in resp.json()["errors"]} == {"values.ZJ01", "values.ZJ06", "values.JC02", "values.JC01"}
+
+
+async def test_ids_beyond_the_database_range_are_bad_input(client: httpx.AsyncClient, who: Roles) -> None:
+    huge = str(2**70)
+    assert (await client.get(f"/v1/assessments/{huge}", headers=who.monitor())).status_code == 422
+    assert (await client.get(f"/v1/scorecards/{huge}", headers=who.monitor())).status_code == 422
+    assert (await client.get("/v1/assessments", params={"household_id": "H", "cursor": huge}, headers=who.monitor())).status_code == 422
+
+
+async def test_the_breakdown_names_the_vetoes_of_each_category(client: httpx.AsyncClient, who: Roles) -> None:
+    body = (await assess(client, who, "HH-VC", full_values(BL11=True, XY11=True))).json()
+    assert body["veto_reasons"] == ["XY11 被人民法院列为失信被执行人", "BL11 有吸毒或聚众赌博违法记录"]
+    vetoes = {c["code"]: c["vetoes"] for c in body["categories"] if c["vetoes"]}
+    assert vetoes == {"XY": ["XY11 被人民法院列为失信被执行人"], "BL": ["BL11 有吸毒或聚众赌博违法记录"]}
+    assert [ln["code"] for ln in body["indicators"] if ln["vetoes"]] == ["XY11", "BL11"]

@@ -129,3 +129,22 @@ async def test_assessing_with_a_draft_version_is_a_409(client: httpx.AsyncClient
     resp = await client.post("/v1/assessments", headers=who.village(), json={
         "household_id": "HH-U", "village_code": "411224101001", "values": full_values(), "scorecard_version": version})
     assert resp.status_code == 409 and "draft" in resp.json()["detail"]
+
+
+async def test_a_scorecard_for_a_village_code_is_refused(client: httpx.AsyncClient, who: Roles) -> None:
+    resp = await client.post("/v1/scorecards", json=county_card(county_code="411224101001"), headers=who.county())
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "county_code"
+
+
+async def test_a_batch_may_name_the_version_it_uses(client: httpx.AsyncClient, who: Roles) -> None:
+    card = county_card()
+    card["grades"][0]["credit_line"] = "60000.00"
+    version = (await client.post("/v1/scorecards", json=card, headers=who.county())).json()["version"]
+    await client.post(f"/v1/scorecards/{version}/publish", headers=who.county())
+    items = [{"household_id": "HH-V1", "village_code": "411224101001", "values": full_values()}]
+    older = (await client.post("/v1/assessments/batch", params={"scorecard_version": 1}, json=items, headers=who.village())).json()
+    assert older["results"][0]["credit_line"] == "50000.00"
+    newer = (await client.post("/v1/assessments/batch", json=[{**items[0], "household_id": "HH-V2"}], headers=who.village())).json()
+    assert newer["results"][0]["credit_line"] == "60000.00"
+    assert (await client.get("/v1/ratings/HH-V1", headers=who.bank())).json()["scorecard_version"] == 1
+    assert (await client.get("/v1/ratings/HH-V2", headers=who.bank())).json()["scorecard_version"] == version

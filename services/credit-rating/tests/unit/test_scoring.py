@@ -265,3 +265,47 @@ def test_full_values_helper_covers_every_required_indicator() -> None:
 def test_one_and_zero_are_not_yes_and_no() -> None:
     _, problems = domain.evaluate(small_card(), {**BEST, "B1": 1, "V1": 0})
     assert {p.field: p.message for p in problems} == {"values.B1": "must be true or false", "values.V1": "must be true or false"}
+
+
+def _default() -> domain.Scorecard:
+    card, _ = domain.build_scorecard(default_card())
+    assert card is not None
+    return card
+
+
+def _answer(ind: dict) -> st.SearchStrategy:
+    if ind["value_type"] == "yes_no":
+        return st.booleans()
+    if ind["value_type"] == "choice":
+        return st.sampled_from([o["value"] for o in ind["options"]])
+    return st.one_of(st.integers(0, 10**6), st.decimals(0, 10**6, places=2).map(str))
+
+
+default_answers = st.fixed_dictionaries(
+    {i["code"]: _answer(i) for i in default_card()["indicators"] if i["required"]},
+    optional={i["code"]: _answer(i) for i in default_card()["indicators"] if not i["required"]},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(default_answers)
+def test_the_lookup_path_scores_as_the_rule_by_rule_reference(values: dict) -> None:
+    """The scoring fast path (one lookup per answer) agrees with a plain reading of the 四个一 rules."""
+    card = _default()
+    result, problems = domain.evaluate(card, values)
+    assert problems == [] and result is not None
+    totals = {"base": 0, "bonus": 0, "deduction": 0}
+    vetoed = []
+    for code, value in values.items():
+        ind = card.indicators[code]
+        points, vetoes, problem = domain.indicator_points(ind, value)
+        assert problem is None
+        if vetoes:
+            vetoed.append(code)
+        elif ind.kind != "veto":
+            totals[ind.kind] += points
+    raw = totals["base"] + totals["bonus"] - totals["deduction"]
+    assert (result.base, result.bonus, result.deduction, result.raw_score) == (totals["base"], totals["bonus"], totals["deduction"], raw)
+    assert result.score == max(0, min(100, raw))
+    assert [r.split(" ")[0] for r in result.veto_reasons] == sorted(vetoed, key=list(card.indicators).index)
+    assert sum(c.base + c.bonus - c.deduction for c in result.by_category(card).values()) == raw

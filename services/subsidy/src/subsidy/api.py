@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from kit.auth import scoped
+from kit.auth import Principal, require_scope
 from kit.db import Session
 from kit.errors import Conflict, DependencyUnavailable, Forbidden, InvalidInput, problem_responses
 from subsidy import service
@@ -50,11 +50,15 @@ from subsidy.schemas import (
 )
 
 router = APIRouter(prefix="/v1")
+# kit's scoped("…") as explicit aliases, so type checkers accept them in annotations
+SubsidyReader = Annotated[Principal, Depends(require_scope("subsidy:read"))]
+SubsidyWriter = Annotated[Principal, Depends(require_scope("subsidy:write"))]
+InternalCaller = Annotated[Principal, Depends(require_scope("internal"))]
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 LoanIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
-PDF = {200: {"content": {"application/pdf": {}}, "description": "PDF document"}}
-CSV = {200: {"content": {"text/csv": {}}, "description": "CSV document"}}
+PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}, "description": "PDF document"}}
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}, "description": "CSV document"}}
 
 
 def _cursor_int(cursor: str | None) -> int:
@@ -79,13 +83,13 @@ def _next(key: Any) -> str | None:
     "/subsidy-plans", status_code=201, response_model=PlanPublic, summary="Create a county subsidy plan (贴息计划)",
     responses=problem_responses(InvalidPlan, Forbidden, PlanExists),
 )
-async def create_plan(body: PlanCreate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def create_plan(body: PlanCreate, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.create_plan(session=session, principal=principal, data=body)
 
 
 @router.get("/subsidy-plans", response_model=PlanPage, summary="List subsidy plans")
 async def list_plans(
-    session: Session, principal: scoped("subsidy:read"), county_code: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
+    session: Session, principal: SubsidyReader, county_code: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
     year: int | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
     items, key = await service.list_plans(session=session, after_id=_cursor_int(cursor), limit=limit, county_code=county_code, year=year)
@@ -93,7 +97,7 @@ async def list_plans(
 
 
 @router.get("/subsidy-plans/{plan_id}", response_model=PlanPublic, summary="One subsidy plan", responses=problem_responses(PlanNotFound))
-async def get_plan(plan_id: int, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+async def get_plan(plan_id: int, session: Session, principal: SubsidyReader) -> dict[str, Any]:
     return await service.get_plan(session=session, plan_id=plan_id)
 
 
@@ -101,7 +105,7 @@ async def get_plan(plan_id: int, session: Session, principal: scoped("subsidy:re
     "/subsidy-plans/{plan_id}/fund", response_model=PlanPublic, summary="Change a plan's total fund (贴息资金总额)",
     responses=problem_responses(PlanNotFound, Forbidden, FundBelowCommitted),
 )
-async def set_fund(plan_id: int, body: FundUpdate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def set_fund(plan_id: int, body: FundUpdate, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.set_total_fund(session=session, principal=principal, plan_id=plan_id, total_fund=body.total_fund)
 
 
@@ -110,7 +114,7 @@ async def set_fund(plan_id: int, body: FundUpdate, session: Session, principal: 
     responses=problem_responses(PlanNotFound, Forbidden, InvalidPlan),
 )
 async def set_allocations(
-    plan_id: int, body: Annotated[list[AllocationIn], Body(max_length=1000)], session: Session, principal: scoped("subsidy:write")
+    plan_id: int, body: Annotated[list[AllocationIn], Body(max_length=1000)], session: Session, principal: SubsidyWriter
 ) -> dict[str, Any]:
     return await service.replace_allocations(session=session, principal=principal, plan_id=plan_id, allocations=body)
 
@@ -123,7 +127,7 @@ async def set_allocations(
     responses=problem_responses(InvalidInput, Forbidden),
 )
 async def apply_events(
-    request: Request, body: Annotated[list[LoanEventIn], Body(max_length=5000)], session: Session, principal: scoped("internal")
+    request: Request, body: Annotated[list[LoanEventIn], Body(max_length=5000)], session: Session, principal: InternalCaller
 ) -> dict[str, Any]:
     limit = request.app.state.settings.event_batch_limit
     if len(body) > limit:
@@ -136,7 +140,7 @@ async def apply_events(
     responses=problem_responses(InvalidInput, Forbidden),
 )
 async def put_households(
-    request: Request, body: Annotated[list[HouseholdStatus], Body(max_length=100_000)], session: Session, principal: scoped("internal")
+    request: Request, body: Annotated[list[HouseholdStatus], Body(max_length=100_000)], session: Session, principal: InternalCaller
 ) -> dict[str, Any]:
     limit = request.app.state.settings.household_batch_limit
     if len(body) > limit:
@@ -149,7 +153,7 @@ async def put_households(
 
 @router.get("/subsidy-accounts", response_model=AccountPage, summary="Per-loan subsidy accounts the caller may see")
 async def list_accounts(
-    session: Session, principal: scoped("subsidy:read"),
+    session: Session, principal: SubsidyReader,
     household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
     status: Literal["active", "overdue", "defaulted", "closed", "written_off", "diverted"] | None = None,
     limit: Limit = 50, cursor: str | None = None,
@@ -165,7 +169,7 @@ async def list_accounts(
     "/subsidy-accounts/{loan_id}", response_model=AccountPublic, summary="One loan's subsidy account with its loan-years",
     responses=problem_responses(AccountNotFound, Forbidden),
 )
-async def get_account(loan_id: LoanIdPath, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+async def get_account(loan_id: LoanIdPath, session: Session, principal: SubsidyReader) -> dict[str, Any]:
     return await service.get_account(session=session, principal=principal, loan_id=loan_id)
 
 
@@ -173,7 +177,7 @@ async def get_account(loan_id: LoanIdPath, session: Session, principal: scoped("
     "/subsidy-approval-forms/{loan_id}", response_model=ApprovalForm, summary="扶贫贴息贷款申报审批表 fields",
     responses=problem_responses(AccountNotFound, Forbidden),
 )
-async def approval_form(loan_id: LoanIdPath, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+async def approval_form(loan_id: LoanIdPath, session: Session, principal: SubsidyReader) -> dict[str, Any]:
     return await service.approval_form(session=session, principal=principal, loan_id=loan_id)
 
 
@@ -184,7 +188,7 @@ async def approval_form(loan_id: LoanIdPath, session: Session, principal: scoped
     "/settlements", status_code=201, response_model=BatchPublic, summary="Settle a township's loan-years for a plan period",
     responses=problem_responses(InvalidInput, Forbidden, PlanNotFound, PeriodNotEnded, DependencyUnavailable),
 )
-async def create_settlement(request: Request, body: SettlementCreate, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def create_settlement(request: Request, body: SettlementCreate, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.create_settlement(
         session=session, principal=principal, data=body, applications=request.app.state.applications,
         chunk_loans=request.app.state.settings.settlement_chunk_loans,
@@ -193,7 +197,7 @@ async def create_settlement(request: Request, body: SettlementCreate, session: S
 
 @router.get("/settlements", response_model=BatchPage, summary="Settlement batches in the caller's region")
 async def list_settlements(
-    session: Session, principal: scoped("subsidy:read"), plan_id: int | None = None,
+    session: Session, principal: SubsidyReader, plan_id: int | None = None,
     status: Literal["draft", "approved", "paid", "reconciled", "cancelled"] | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
     items, key = await service.list_batches(
@@ -203,7 +207,7 @@ async def list_settlements(
 
 
 @router.get("/settlements/{batch_id}", response_model=BatchPublic, summary="One settlement batch", responses=problem_responses(BatchNotFound, Forbidden))
-async def get_settlement(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> dict[str, Any]:
+async def get_settlement(batch_id: int, session: Session, principal: SubsidyReader) -> dict[str, Any]:
     return await service.get_batch(session=session, principal=principal, batch_id=batch_id)
 
 
@@ -212,7 +216,7 @@ async def get_settlement(batch_id: int, session: Session, principal: scoped("sub
     responses=problem_responses(BatchNotFound, Forbidden),
 )
 async def settlement_lines(
-    batch_id: int, session: Session, principal: scoped("subsidy:read"), eligible: bool | None = None, reason: str | None = None,
+    batch_id: int, session: Session, principal: SubsidyReader, eligible: bool | None = None, reason: str | None = None,
     limit: Limit = 100, cursor: str | None = None,
 ) -> dict[str, Any]:
     key = decode_cursor(cursor)
@@ -225,7 +229,7 @@ async def settlement_lines(
     "/settlements/{batch_id}/approve", response_model=BatchPublic, summary="Township finance office approves a draft batch",
     responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict),
 )
-async def approve_settlement(batch_id: int, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def approve_settlement(batch_id: int, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.approve_batch(session=session, principal=principal, batch_id=batch_id)
 
 
@@ -233,7 +237,7 @@ async def approve_settlement(batch_id: int, session: Session, principal: scoped(
     "/settlements/{batch_id}/pay", response_model=BatchPublic, summary="Record the payment of an approved batch, one reference per recipient",
     responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict, PaymentsIncomplete),
 )
-async def pay_settlement(batch_id: int, body: BatchPay, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def pay_settlement(batch_id: int, body: BatchPay, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.pay_batch(session=session, principal=principal, batch_id=batch_id, data=body)
 
 
@@ -241,7 +245,7 @@ async def pay_settlement(batch_id: int, body: BatchPay, session: Session, princi
     "/settlements/{batch_id}/reconcile", response_model=BatchPublic, summary="Reconcile a paid batch against the statement",
     responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict, InvalidInput),
 )
-async def reconcile_settlement(batch_id: int, body: BatchReconcile, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def reconcile_settlement(batch_id: int, body: BatchReconcile, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.reconcile_batch(session=session, principal=principal, batch_id=batch_id, data=body)
 
 
@@ -249,7 +253,7 @@ async def reconcile_settlement(batch_id: int, body: BatchReconcile, session: Ses
     "/settlements/{batch_id}/cancel", response_model=BatchPublic, summary="Withdraw a draft batch, releasing its loan-years and fund",
     responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict),
 )
-async def cancel_settlement(batch_id: int, session: Session, principal: scoped("subsidy:write")) -> dict[str, Any]:
+async def cancel_settlement(batch_id: int, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
     return await service.cancel_batch(session=session, principal=principal, batch_id=batch_id)
 
 
@@ -257,7 +261,7 @@ async def cancel_settlement(batch_id: int, session: Session, principal: scoped("
     "/settlements/{batch_id}/register.csv", summary="贴息资金发放登记表 (CSV)", response_class=StreamingResponse,
     responses={**CSV, **problem_responses(BatchNotFound, Forbidden)},
 )
-async def register_csv(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> StreamingResponse:
+async def register_csv(batch_id: int, session: Session, principal: SubsidyReader) -> StreamingResponse:
     body = await service.register_csv(session=session, principal=principal, batch_id=batch_id)
     return StreamingResponse(
         body, media_type="text/csv; charset=utf-8",
@@ -269,7 +273,7 @@ async def register_csv(batch_id: int, session: Session, principal: scoped("subsi
     "/settlements/{batch_id}/register.pdf", summary="贴息资金发放登记表 (PDF)", response_class=Response,
     responses={**PDF, **problem_responses(BatchNotFound, Forbidden)},
 )
-async def register_pdf(batch_id: int, session: Session, principal: scoped("subsidy:read")) -> Response:
+async def register_pdf(batch_id: int, session: Session, principal: SubsidyReader) -> Response:
     pdf = await service.register_pdf(session=session, principal=principal, batch_id=batch_id)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"register-{batch_id}.pdf\""})
 
@@ -279,7 +283,7 @@ async def register_pdf(batch_id: int, session: Session, principal: scoped("subsi
 
 @router.get("/subsidy-notices", response_model=NoticePage, summary="Collection notices (贴息资金领取通知书) the caller may see")
 async def list_notices(
-    session: Session, principal: scoped("subsidy:read"), household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
+    session: Session, principal: SubsidyReader, household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
     batch_id: int | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
     key = decode_cursor(cursor)
@@ -293,7 +297,7 @@ async def list_notices(
     responses={**PDF, **problem_responses(NoticeNotFound, Forbidden, Conflict)},
 )
 async def notice_pdf(
-    batch_id: int, recipient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")], session: Session, principal: scoped("subsidy:read")
+    batch_id: int, recipient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")], session: Session, principal: SubsidyReader
 ) -> Response:
     pdf = await service.notice_pdf(session=session, principal=principal, batch_id=batch_id, recipient_id=recipient_id)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"notice-{batch_id}-{recipient_id}.pdf\""})
@@ -301,12 +305,12 @@ async def notice_pdf(
 
 @router.get("/subsidy-figures/paid", response_model=PaidFigures, summary="Subsidy paid by region and plan year", responses=problem_responses(Forbidden))
 async def paid_figures(
-    session: Session, principal: scoped("subsidy:read"), level: Literal["county", "township", "village"] = "township", year: int | None = None
+    session: Session, principal: SubsidyReader, level: Literal["county", "township", "village"] = "township", year: int | None = None
 ) -> dict[str, Any]:
     return {"level": level, "items": await service.paid_figures(session=session, principal=principal, level=level, year=year)}
 
 
 @router.get("/subsidy-figures/funds", response_model=FundFigures, summary="Fund used and remaining per plan", responses=problem_responses(Forbidden))
-async def fund_figures(session: Session, principal: scoped("subsidy:read"), year: int | None = None) -> dict[str, Any]:
+async def fund_figures(session: Session, principal: SubsidyReader, year: int | None = None) -> dict[str, Any]:
     return {"items": await service.fund_figures(session=session, principal=principal, year=year)}
 

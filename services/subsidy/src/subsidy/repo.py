@@ -554,7 +554,7 @@ async def list_batches(
 ) -> list[SettlementBatch]:
     stmt = select(SettlementBatch).where(SettlementBatch.id > after_id)  # type: ignore[arg-type,operator]
     if region_prefix:
-        stmt = stmt.where(SettlementBatch.township_code.startswith(region_prefix))  # type: ignore[attr-defined]
+        stmt = stmt.where(SettlementBatch.township_code.startswith(region_prefix))  # type: ignore[attr-defined,arg-type]
     if plan_id:
         stmt = stmt.where(SettlementBatch.plan_id == plan_id)  # type: ignore[arg-type]
     if status:

@@ -18,16 +18,16 @@ depends_on = None
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     op.create_table('households',
-    sa.Column('household_id', sa.String(length=64), nullable=False),
+    sa.Column('household_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('registered', sa.Boolean(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('household_id')
     )
     op.create_table('loan_accounts',
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('borrower_type', sa.String(length=16), nullable=False),
-    sa.Column('household_id', sa.String(length=64), nullable=True),
-    sa.Column('enterprise_id', sa.String(length=18), nullable=True),
+    sa.Column('household_id', sa.String(length=64, collation='C'), nullable=True),
+    sa.Column('enterprise_id', sa.String(length=18, collation='C'), nullable=True),
     sa.Column('registered_poor', sa.Boolean(), nullable=False),
     sa.Column('village_code', sa.String(length=12), nullable=False),
     sa.Column('township_code', sa.String(length=12), nullable=False),
@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_index('ix_loan_accounts_region', 'loan_accounts', ['county_code', 'township_code', 'loan_id'], unique=False)
     op.create_table('loan_events',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('type', sa.String(length=32), nullable=False),
     sa.Column('business_date', sa.Date(), nullable=False),
     sa.Column('data', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -116,7 +116,7 @@ def upgrade() -> None:
     )
     op.create_table('loan_payments',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('loan_year', sa.SmallInteger(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('amount', sa.Numeric(precision=20, scale=2), nullable=False),
@@ -131,7 +131,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_loan_payments_loan', 'loan_payments', ['loan_id', 'loan_year'], unique=False)
     op.create_table('loan_years',
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('loan_year', sa.SmallInteger(), nullable=False),
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('due_date', sa.Date(), nullable=False),
@@ -211,10 +211,10 @@ def upgrade() -> None:
     )
     op.create_table('settlement_lines',
     sa.Column('batch_id', sa.Integer(), nullable=False),
-    sa.Column('loan_id', sa.String(length=64), nullable=False),
+    sa.Column('loan_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('loan_year', sa.SmallInteger(), nullable=False),
     sa.Column('recipient_type', sa.String(length=16), nullable=False),
-    sa.Column('recipient_id', sa.String(length=64), nullable=False),
+    sa.Column('recipient_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('village_code', sa.String(length=12), nullable=False),
     sa.Column('bank_id', sa.String(length=32), nullable=False),
     sa.Column('year_start', sa.Date(), nullable=False),
@@ -239,7 +239,7 @@ def upgrade() -> None:
     op.create_index('ux_settlement_lines_paid_once', 'settlement_lines', ['loan_id', 'loan_year'], unique=True, postgresql_where=sa.text('claimed'))
     op.create_table('settlement_recipients',
     sa.Column('batch_id', sa.Integer(), nullable=False),
-    sa.Column('recipient_id', sa.String(length=64), nullable=False),
+    sa.Column('recipient_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('recipient_type', sa.String(length=16), nullable=False),
     sa.Column('village_code', sa.String(length=12), nullable=False),
     sa.Column('loan_years', sa.Integer(), nullable=False),

@@ -82,7 +82,8 @@ async def lock_roster(session: AsyncSession, household_ids: Sequence[str], villa
     assessment as committed by whoever held the lock before. An insert racing another insert of the
     same household waits for it, then finds the row to lock."""
     locked = await _lock_rows(session, household_ids)
-    missing = [(h, v) for h, v in zip(household_ids, village_codes, strict=True) if h not in locked]
+    # inserted in key order, like the locks, so two campaigns sharing new households cannot deadlock
+    missing = sorted((h, v) for h, v in zip(household_ids, village_codes, strict=True) if h not in locked)
     if missing:
         await session.execute(
             text(

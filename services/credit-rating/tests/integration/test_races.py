@@ -69,3 +69,16 @@ async def test_the_database_keeps_an_assessment_as_recorded(committing: httpx.As
                 " bonus_points, deduction_points, vetoed, veto_reasons, indicator_values, category_points, is_current, assessed_by)"
                 " VALUES ('HH-IM', :v, 1, current_date, current_date, 1, 1, 1, 0, 0, false, '{}', '{}', '{}', true, 'x')"), {"v": VILLAGE})
         await conn.rollback()
+
+
+async def test_two_campaigns_over_the_same_new_households_both_land(committing: httpx.AsyncClient, who: Roles) -> None:
+    items = [{"household_id": f"HH-OV{i:03d}", "village_code": VILLAGE, "values": full_values()} for i in range(300)]
+    first, second = await asyncio.gather(
+        committing.post("/v1/assessments/batch", json=items, headers=who.village()),
+        committing.post("/v1/assessments/batch", json=items[::-1], headers=who.village()),
+    )
+    assert first.status_code == 200 and second.status_code == 200, (first.text[:300], second.text[:300])
+    assert first.json()["created"] == 300 and second.json()["created"] == 300
+    current = (await committing.get("/v1/assessments", params={"village_code": VILLAGE, "current_only": "true", "limit": 500},
+                                    headers=who.village())).json()["items"]
+    assert len([a for a in current if a["household_id"].startswith("HH-OV")]) == 300

@@ -12,6 +12,7 @@ from credit_rating import service
 from credit_rating.errors import (
     AssessmentInvalid,
     AssessmentNotFound,
+    AssessmentSuperseded,
     BatchTooLarge,
     BlacklistEntryNotFound,
     BlacklistEntryRemoved,
@@ -42,6 +43,8 @@ from credit_rating.schemas import (
     HouseholdId,
     LoanEvent,
     RatingPublic,
+    ReviewCreate,
+    ReviewPublic,
     Revocation,
     RosterEntry,
     RosterUpserted,
@@ -202,6 +205,14 @@ async def list_assessments(
 )
 async def get_assessment(assessment_id: RowId, session: Session, principal: RatingReader) -> AssessmentPublic:
     return await service.get_assessment(session=session, principal=principal, assessment_id=assessment_id)
+
+
+@router.post(
+    "/assessments/{assessment_id}/reviews", status_code=201, response_model=ReviewPublic, summary="Review an assessment (township, county)",
+    tags=["assessments"], responses=problem_responses(AssessmentNotFound, AssessmentSuperseded, Forbidden),
+)
+async def review_assessment(assessment_id: RowId, body: ReviewCreate, session: Session, principal: RatingWriter) -> ReviewPublic:
+    return await service.review_assessment(session=session, principal=principal, assessment_id=assessment_id, body=body)
 
 
 # ---------------------------------------------------------------- ratings

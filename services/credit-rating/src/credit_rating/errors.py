@@ -35,6 +35,10 @@ class AssessmentNotFound(NotFound):
     title, code = "Assessment not found", "assessment-not-found"
 
 
+class AssessmentSuperseded(Conflict):
+    title, code = "Assessment superseded", "assessment-superseded"
+
+
 class HouseholdInOtherVillage(Conflict):
     """The roster places the household in another village than the request says."""
 

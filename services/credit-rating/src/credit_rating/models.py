@@ -78,6 +78,21 @@ class Assessment(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_column=_now())
 
 
+class AssessmentReview(SQLModel, table=True):
+    """A township or county officer's review of an assessment in its region: confirmed, or disputed
+    with a note (the village is then expected to re-assess)."""
+
+    __tablename__ = "assessment_reviews"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    assessment_id: int = Field(sa_column=Column(BigInteger, ForeignKey("assessments.id"), nullable=False))
+    decision: str = Field(sa_column=Column(Text, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reviewer: str = Field(sa_column=Column(Text, nullable=False))
+    reviewer_role: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=_now())
+
+
 class Penalty(SQLModel, table=True):
     """A deduction fed back from a loan event (失信严惩), counted against the assessment current
     when it arrived; none when the household had no rating then."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from credit_rating.models import Assessment, BlacklistEntry, Certificate, Penalty, RatingHousehold, Scorecard
+from credit_rating.models import Assessment, AssessmentReview, BlacklistEntry, Certificate, Penalty, RatingHousehold, Scorecard
 
 ASSESSMENT_COLUMNS = (
     "id", "household_id", "village_code", "scorecard_id", "scorecard_status", "assessed_on", "valid_until", "score", "raw_score",
@@ -140,6 +140,11 @@ async def copy_assessments(session: AsyncSession, records: Sequence[tuple[Any, .
 
 async def get_assessment(session: AsyncSession, assessment_id: int) -> Assessment | None:
     return await session.get(Assessment, assessment_id)
+
+
+async def reviews_of(session: AsyncSession, assessment_id: int) -> list[AssessmentReview]:
+    stmt = select(AssessmentReview).where(AssessmentReview.assessment_id == assessment_id).order_by(AssessmentReview.id)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
 
 
 async def current_assessment(session: AsyncSession, household_id: str) -> Assessment | None:

@@ -162,6 +162,21 @@ class IndicatorLine(BaseModel):
     vetoes: bool
 
 
+class ReviewCreate(BaseModel):
+    decision: Literal["confirmed", "disputed"]
+    note: Annotated[str | None, Field(max_length=1000)] = Field(None, description="Required when disputed.")
+
+
+class ReviewPublic(BaseModel):
+    review_id: int
+    assessment_id: int
+    decision: Literal["confirmed", "disputed"]
+    note: str | None
+    reviewer: str
+    reviewer_role: str
+    created_at: datetime | None
+
+
 class AssessmentPublic(BaseModel):
     assessment_id: int
     household_id: str
@@ -185,6 +200,7 @@ class AssessmentPublic(BaseModel):
     created_at: datetime | None
     categories: list[CategoryBreakdown]
     indicators: list[IndicatorLine] | None = None
+    reviews: list[ReviewPublic] | None = Field(None, description="Township and county reviews (on the single-assessment reads).")
 
 
 class AssessmentPage(BaseModel):

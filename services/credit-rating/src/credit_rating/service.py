@@ -17,6 +17,7 @@ from credit_rating import domain, repo
 from credit_rating.errors import (
     AssessmentInvalid,
     AssessmentNotFound,
+    AssessmentSuperseded,
     BatchTooLarge,
     BlacklistEntryNotFound,
     BlacklistEntryRemoved,
@@ -30,7 +31,7 @@ from credit_rating.errors import (
     ScorecardNotFound,
     ScorecardPublished,
 )
-from credit_rating.models import Assessment, BlacklistEntry, Certificate, Scorecard
+from credit_rating.models import Assessment, AssessmentReview, BlacklistEntry, Certificate, Scorecard
 from credit_rating.schemas import (
     AssessmentCreate,
     AssessmentPublic,
@@ -49,6 +50,8 @@ from credit_rating.schemas import (
     LoanEvent,
     PenaltyPublic,
     RatingPublic,
+    ReviewCreate,
+    ReviewPublic,
     RosterEntry,
     ScorecardCreate,
     ScorecardDefinition,
@@ -464,7 +467,37 @@ async def get_assessment(*, session: AsyncSession, principal: Principal, assessm
         raise AssessmentNotFound(f"assessment {assessment_id} does not exist")
     require_reader(principal, household_id=a.household_id, village_code=a.village_code)
     _, card = await published_card(session, a.scorecard_id)
-    return assessment_public(a, card, lines=True)
+    public = assessment_public(a, card, lines=True)
+    public.reviews = [review_public(r) for r in await repo.reviews_of(session, assessment_id)]
+    return public
+
+
+REVIEWERS = ("township_officer", "county_officer", "admin")  # 乡级金融服务站, 县级金融服务中心
+
+
+def review_public(r: AssessmentReview) -> ReviewPublic:
+    return ReviewPublic(
+        review_id=r.id, assessment_id=r.assessment_id, decision=r.decision, note=r.note, reviewer=r.reviewer,  # type: ignore[arg-type]
+        reviewer_role=r.reviewer_role, created_at=r.created_at,
+    )
+
+
+async def review_assessment(*, session: AsyncSession, principal: Principal, assessment_id: int, body: ReviewCreate) -> ReviewPublic:
+    """Township and county officers review the current assessments of their region."""
+    a = await repo.get_assessment(session, assessment_id)
+    if a is None:
+        raise AssessmentNotFound(f"assessment {assessment_id} does not exist")
+    require_officer(principal, a.village_code, REVIEWERS)
+    if not a.is_current:
+        raise AssessmentSuperseded(f"assessment {assessment_id} was superseded by {a.superseded_by_id}", superseded_by=a.superseded_by_id)
+    if body.decision == "disputed" and not (body.note or "").strip():
+        raise InvalidInput("a disputed review says why", errors=[{"field": "note", "message": "required when disputed"}])
+    role = next(r for r in REVIEWERS if principal.has_role(r))
+    review = await repo.add(session, AssessmentReview(
+        assessment_id=assessment_id, decision=body.decision, note=body.note, reviewer=principal.subject, reviewer_role=role,
+    ))
+    await session.refresh(review)
+    return review_public(review)
 
 
 async def list_assessments(

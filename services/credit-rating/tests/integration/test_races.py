@@ -14,7 +14,7 @@ from credit_rating.main import create_app
 from credit_rating.settings import Settings
 from kit.testing import TokenFactory, api_client, bind_app
 
-TABLES = "certificates, penalties, blacklist_entries, applied_loan_events, rating_households, assessments"
+TABLES = "assessment_reviews, certificates, penalties, blacklist_entries, applied_loan_events, rating_households, assessments"
 
 
 @pytest.fixture

@@ -75,6 +75,10 @@ INVARIANTS = [
       RETURN NEW;
     END $$""",
     "CREATE TRIGGER assessments_immutable BEFORE UPDATE ON assessments FOR EACH ROW EXECUTE FUNCTION assessments_immutable()",
+    # township / county review (乡镇审核, 县级复核) of an assessment
+    "ALTER TABLE assessment_reviews ADD CONSTRAINT reviews_decision_ck CHECK (decision IN ('confirmed', 'disputed'))",
+    "ALTER TABLE assessment_reviews ADD CONSTRAINT reviews_note_ck CHECK (decision = 'confirmed' OR length(btrim(coalesce(note, ''))) > 0)",
+    "CREATE INDEX assessment_reviews_assessment_ix ON assessment_reviews (assessment_id, id)",
     # penalties from loan events
     "ALTER TABLE penalties ADD CONSTRAINT penalties_points_ck CHECK (points > 0)",
     "CREATE UNIQUE INDEX penalties_event_ux ON penalties (event_seq) WHERE event_seq IS NOT NULL",
@@ -193,6 +197,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('number')
     )
+    op.create_table('assessment_reviews',
+    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+    sa.Column('assessment_id', sa.BigInteger(), nullable=False),
+    sa.Column('decision', sa.Text(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('reviewer', sa.Text(), nullable=False),
+    sa.Column('reviewer_role', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['assessment_id'], ['assessments.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('penalties',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('household_id', sa.Text(), nullable=False),
@@ -211,7 +226,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("penalties", "certificates", "assessments", "scorecards", "rating_households", "blacklist_entries", "applied_loan_events"):
+    for table in ("assessment_reviews", "penalties", "certificates", "assessments", "scorecards", "rating_households", "blacklist_entries", "applied_loan_events"):
         op.drop_table(table)
     op.execute("DROP FUNCTION IF EXISTS scorecards_frozen()")
     op.execute("DROP FUNCTION IF EXISTS assessments_immutable()")

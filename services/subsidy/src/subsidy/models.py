@@ -317,10 +317,11 @@ class SettlementRecipient(SQLModel, table=True):
     __tablename__ = "settlement_recipients"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        Index("ux_settlement_recipients_reference", "batch_id", "payment_reference", unique=True),
+        Index("ux_settlement_recipients_reference", "batch_id", "payment_reference", unique=True,
+              postgresql_where=text("payment_reference IS NOT NULL")),
     )
 
-    batch_id: int = Field(sa_column=Column(Integer, ForeignKey("settlement_batches.id"), primary_key=True))
+    batch_id: int = Field(sa_column=Column(Integer, primary_key=True))  # no foreign key: see SettlementLine
     recipient_id: str = Field(sa_column=Column(String(64, collation="C"), primary_key=True))
     recipient_type: str = Field(sa_type=String(16), nullable=False)
     village_code: str = Field(sa_type=String(12), nullable=False)

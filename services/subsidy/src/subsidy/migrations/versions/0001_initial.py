@@ -246,10 +246,9 @@ def upgrade() -> None:
     sa.Column('amount', sa.Numeric(precision=20, scale=2), nullable=False),
     sa.Column('payment_reference', sa.Text(), nullable=True),
     sa.CheckConstraint('amount > 0', name='amount_positive'),
-    sa.ForeignKeyConstraint(['batch_id'], ['settlement_batches.id'], ),
     sa.PrimaryKeyConstraint('batch_id', 'recipient_id')
     )
-    op.create_index('ux_settlement_recipients_reference', 'settlement_recipients', ['batch_id', 'payment_reference'], unique=True)
+    op.create_index('ux_settlement_recipients_reference', 'settlement_recipients', ['batch_id', 'payment_reference'], unique=True, postgresql_where=sa.text('payment_reference IS NOT NULL'))
     op.create_table('fund_postings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('journal_id', sa.Integer(), nullable=False),
@@ -318,9 +317,9 @@ def upgrade() -> None:
             RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'check_violation';
         END $$
     """)
-    # settlement_lines carries no foreign key to its batch: a million-line INSERT … SELECT would pay
-    # one key lookup per line. Lines are only written by the settlement that created the batch in
-    # the same statement's transaction, and batches are never deleted, so no line can be orphaned.
+    # settlement_lines and settlement_recipients carry no foreign key to their batch: a million-line INSERT … SELECT would pay
+    # one key lookup per row. They are only written by the settlement that created the batch in
+    # the same statement's transaction, and batches are never deleted, so no row can be orphaned.
     op.execute("CREATE TRIGGER settlement_batches_kept BEFORE DELETE ON settlement_batches FOR EACH ROW EXECUTE FUNCTION refuse_change()")
     for table in ("loan_events", "loan_payments", "fund_postings", "fund_journals"):
         op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_change()")

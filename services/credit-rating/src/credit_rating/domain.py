@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 KINDS = ("base", "bonus", "deduction", "veto")
+NUMBER_LIMIT = 10**15  # an answer is a count, an area or an amount in yuan; beyond this it is a typing error
 _SLOT = {"base": 0, "bonus": 1, "deduction": 2, "veto": 0}
 VALUE_TYPES = ("yes_no", "choice", "number")
 LOAN_EVENT_ACTIONS = ("deduction", "blacklist", "none")
@@ -398,6 +399,8 @@ def indicator_points(ind: Indicator, value: Any) -> tuple[int, bool, str | None]
             return 0, False, "must be a finite number"
     else:
         number = value  # ints and floats compare exactly with Decimal bounds
+    if not -NUMBER_LIMIT < number < NUMBER_LIMIT:
+        return 0, False, "must be a number below 10^15"
     for band in ind.bands:
         if band.holds(number):
             return band.points, False, None

@@ -161,3 +161,8 @@ async def test_the_breakdown_names_the_vetoes_of_each_category(client: httpx.Asy
     vetoes = {c["code"]: c["vetoes"] for c in body["categories"] if c["vetoes"]}
     assert vetoes == {"XY": ["XY11 被人民法院列为失信被执行人"], "BL": ["BL11 有吸毒或聚众赌博违法记录"]}
     assert [ln["code"] for ln in body["indicators"] if ln["vetoes"]] == ["XY11", "BL11"]
+
+
+async def test_a_number_too_large_to_record_is_a_422(client: httpx.AsyncClient, who: Roles) -> None:
+    resp = await assess(client, who, "HH-BIG", full_values(JC02=10**30))
+    assert resp.status_code == 422 and resp.json()["errors"] == [{"field": "values.JC02", "message": "must be a number below 10^15"}]

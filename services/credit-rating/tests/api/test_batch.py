@@ -1,5 +1,7 @@
 """Batch assessment for a village campaign: each item's result or its own error."""
 
+import random
+
 import httpx
 import orjson
 from credit_rating_support import OTHER_COUNTY_VILLAGE, OTHER_VILLAGE, VILLAGE, Roles, full_values, values_scoring
@@ -78,3 +80,23 @@ async def test_a_body_that_is_not_json_is_a_422(client: httpx.AsyncClient, who: 
 async def test_township_officers_do_not_assess(client: httpx.AsyncClient, who: Roles) -> None:
     resp = await client.post("/v1/assessments/batch", json=[item("HH-T")], headers=who.township())
     assert resp.status_code == 403
+
+
+async def test_junk_answers_give_per_item_errors_never_a_500(client: httpx.AsyncClient, who: Roles) -> None:
+    rng = random.Random(7)
+    codes = [*full_values(), "ZJ07", "JC11", "NOPE", ""]
+    junk = [None, True, False, 0, 1, -1, 2**64, 10**20, 1.5, -0.0, "", "good", "NaN", "Infinity", "1e999", "１２", [], [1], {}, {"a": 1}]
+    items: list[object] = []
+    for i in range(200):
+        values = full_values()
+        for _ in range(rng.randint(0, 4)):
+            values[rng.choice(codes)] = rng.choice(junk)
+        item_ = {"household_id": f"HH-J{i}", "village_code": VILLAGE, "values": values}
+        if i % 17 == 0:
+            item_[rng.choice(["household_id", "village_code", "values", "assessed_on"])] = rng.choice(junk)
+        items.append(item_)
+    resp = await client.post("/v1/assessments/batch", json=items, headers=who.village())
+    assert resp.status_code == 200, resp.text[:500]
+    body = resp.json()
+    assert body["created"] + body["failed"] == 200 and body["failed"] > 0 and body["created"] > 0
+    assert all(r["status"] == "created" or r["errors"] for r in body["results"])

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -94,7 +94,8 @@ def problem_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, 
     """``responses=`` entries for a route, so the OpenAPI document lists its named errors."""
     out: dict[int | str, dict[str, Any]] = {}
     for err in errors:
-        out[err.status] = {"description": err.title, "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        entry = out.setdefault(err.status, {"description": "", "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        entry["description"] = "; ".join(filter(None, [entry["description"], f"{err.title} (/problems/{err.code})"]))
     return out
 
 
@@ -126,6 +127,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, DataError):
+            # A value the database cannot store (out of range, malformed): the client's input, not a bug.
+            log.warning("data error on %s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0] if exc.orig else exc)
+            return problem_response(InvalidInput("a value is out of range or malformed for storage"), request.url.path)
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
             return problem_response(DependencyUnavailable("database unavailable; retry later"), request.url.path)

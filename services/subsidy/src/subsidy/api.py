@@ -61,13 +61,27 @@ PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}
 CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}, "description": "CSV document"}}
 
 
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput("cursor is not one this service issued", errors=[{"field": "cursor", "message": "unreadable"}])
+
+
 def _cursor_int(cursor: str | None) -> int:
     key = decode_cursor(cursor)
     if key is None:
         return 0
     if len(key) != 1 or not isinstance(key[0], int):
-        raise InvalidInput("cursor is not one this service issued", errors=[{"field": "cursor", "message": "unreadable"}])
+        raise _bad_cursor()
     return key[0]
+
+
+def _cursor_key(cursor: str | None, *types: type) -> tuple[Any, ...] | None:
+    """A cursor this service issued, as a tuple of the given types (None when absent)."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if len(key) != len(types) or not all(isinstance(part, kind) for part, kind in zip(key, types, strict=True)):
+        raise _bad_cursor()
+    return tuple(key)
 
 
 def _next(key: Any) -> str | None:
@@ -158,9 +172,9 @@ async def list_accounts(
     status: Literal["active", "overdue", "defaulted", "closed", "written_off", "diverted"] | None = None,
     limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
-    key = decode_cursor(cursor)
+    key = _cursor_key(cursor, str)
     items, last = await service.list_accounts(
-        session=session, principal=principal, after=str(key[0]) if key else None, limit=limit, household_id=household_id, status=status
+        session=session, principal=principal, after=key[0] if key else None, limit=limit, household_id=household_id, status=status
     )
     return {"items": items, "next_cursor": _next(last)}
 
@@ -219,8 +233,7 @@ async def settlement_lines(
     batch_id: int, session: Session, principal: SubsidyReader, eligible: bool | None = None, reason: str | None = None,
     limit: Limit = 100, cursor: str | None = None,
 ) -> dict[str, Any]:
-    key = decode_cursor(cursor)
-    after = (str(key[0]), int(key[1])) if key and len(key) == 2 else None
+    after = _cursor_key(cursor, str, int)
     items, last = await service.batch_lines(session=session, principal=principal, batch_id=batch_id, after=after, limit=limit, eligible=eligible, reason=reason)
     return {"items": items, "next_cursor": _next(last)}
 
@@ -286,8 +299,7 @@ async def list_notices(
     session: Session, principal: SubsidyReader, household_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
     batch_id: int | None = None, limit: Limit = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
-    key = decode_cursor(cursor)
-    after = (int(key[0]), str(key[1])) if key and len(key) == 2 else None
+    after = _cursor_key(cursor, int, str)
     items, last = await service.list_notices(session=session, principal=principal, after=after, limit=limit, household_id=household_id, batch_id=batch_id)
     return {"items": items, "next_cursor": _next(last)}
 

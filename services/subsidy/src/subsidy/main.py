@@ -40,6 +40,8 @@ def create_app(
         routers=[router],
         keys=keys,
         hooks=[close_clients],
+        # Large lists: a batch's payment references, a page of loan events, a registry update.
+        body_limits={"/v1/settlements": 32 * 2**20, "/v1/subsidy-events": 16 * 2**20, "/v1/subsidy-accounts/households": 8 * 2**20},
     )
     app.state.applications = applications
     return app

@@ -406,7 +406,7 @@ async def create_settlement(
     """
     principal.require_role(*SETTLEMENT_MAKERS)
     _require_region(principal, data.township_code)
-    plan = await repo.get_plan(session, data.plan_id, for_update=True)
+    plan = await repo.get_plan(session, data.plan_id)
     if plan is None:
         raise PlanNotFound(f"plan {data.plan_id} does not exist")
     period_start = data.period_start or plan.period_start
@@ -426,6 +426,9 @@ async def create_settlement(
             f"the period ends {period_end}; the business date is {business_date}, so it cannot be settled yet",
             business_date=business_date.isoformat(),
         )
+    # Lock the plan only now, after the call to applications, so no row lock is held across HTTP.
+    plan = await repo.get_plan(session, data.plan_id, for_update=True)
+    assert plan is not None
     batch = await repo.insert_batch(
         session,
         SettlementBatch(

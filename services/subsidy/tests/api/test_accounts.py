@@ -119,3 +119,10 @@ async def test_the_approval_form_gives_the_fields_and_expected_subsidy(world: Wo
     assert form["expected_subsidy_total"] == "2175.00"
     assert [a["step"] for a in form["approvals"]][:2] == ["申请人", "村委会审核"]
     assert (await world.client.get("/v1/subsidy-approval-forms/L-404", headers=world.monitor())).status_code == 404
+
+
+async def test_a_cursor_this_service_did_not_issue_is_422(world: World) -> None:
+    for url in ("/v1/subsidy-accounts?cursor=bm9wZQ", "/v1/subsidy-accounts?cursor=WzEsMl0", "/v1/settlements/1/lines?cursor=WyJhIl0",
+                "/v1/subsidy-notices?cursor=WyJhIiwgImIiXQ", "/v1/subsidy-plans?cursor=%%%"):
+        resp = await world.client.get(url, headers=world.monitor())
+        assert resp.status_code == 422, (url, resp.text)

@@ -22,6 +22,7 @@ from subsidy.errors import (
     PeriodNotEnded,
     PlanExists,
     PlanNotFound,
+    RegisterTooLong,
 )
 from subsidy.schemas import (
     AccountPage,
@@ -56,6 +57,7 @@ SubsidyWriter = Annotated[Principal, Depends(require_scope("subsidy:write"))]
 InternalCaller = Annotated[Principal, Depends(require_scope("internal"))]
 
 Limit = Annotated[int, Query(ge=1, le=500)]
+VillageQuery = Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="only this village's lines")]
 LoanIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}, "description": "PDF document"}}
 CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}, "description": "CSV document"}}
@@ -274,8 +276,12 @@ async def cancel_settlement(batch_id: int, session: Session, principal: SubsidyW
     "/settlements/{batch_id}/register.csv", summary="贴息资金发放登记表 (CSV)", response_class=StreamingResponse,
     responses={**CSV, **problem_responses(BatchNotFound, Forbidden)},
 )
-async def register_csv(batch_id: int, session: Session, principal: SubsidyReader) -> StreamingResponse:
-    body = await service.register_csv(session=session, principal=principal, batch_id=batch_id)
+async def register_csv(
+    request: Request, batch_id: int, session: Session, principal: SubsidyReader, village_code: VillageQuery = None
+) -> StreamingResponse:
+    body = await service.register_csv(
+        session=session, sessionmaker=request.app.state.sessionmaker, principal=principal, batch_id=batch_id, village_code=village_code
+    )
     return StreamingResponse(
         body, media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename=\"register-{batch_id}.csv\""},
@@ -284,10 +290,15 @@ async def register_csv(batch_id: int, session: Session, principal: SubsidyReader
 
 @router.get(
     "/settlements/{batch_id}/register.pdf", summary="贴息资金发放登记表 (PDF)", response_class=Response,
-    responses={**PDF, **problem_responses(BatchNotFound, Forbidden)},
+    responses={**PDF, **problem_responses(BatchNotFound, Forbidden, RegisterTooLong)},
 )
-async def register_pdf(batch_id: int, session: Session, principal: SubsidyReader) -> Response:
-    pdf = await service.register_pdf(session=session, principal=principal, batch_id=batch_id)
+async def register_pdf(
+    request: Request, batch_id: int, session: Session, principal: SubsidyReader, village_code: VillageQuery = None
+) -> Response:
+    pdf = await service.register_pdf(
+        session=session, principal=principal, batch_id=batch_id, village_code=village_code,
+        max_lines=request.app.state.settings.register_pdf_max_lines,
+    )
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"register-{batch_id}.pdf\""})
 
 

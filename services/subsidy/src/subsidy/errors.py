@@ -79,3 +79,7 @@ class OutsideRegion(Forbidden):
 
 class NotYours(Forbidden):
     code = "not-yours"
+
+
+class RegisterTooLong(InvalidInput):
+    code = "register-too-long"

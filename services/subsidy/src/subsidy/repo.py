@@ -629,7 +629,9 @@ async def unpaid_recipients(session: AsyncSession, *, batch_id: int, limit: int)
     return [r[0] for r in rows]
 
 
-async def register_rows(session: AsyncSession, *, batch_id: int, page: int = 5000) -> AsyncIterator[list[dict[str, Any]]]:
+async def register_rows(
+    session: AsyncSession, *, batch_id: int, village_code: str | None = None, page: int = 5000
+) -> AsyncIterator[list[dict[str, Any]]]:
     """The payout register's lines in pages (keyset), so a large batch streams in constant memory."""
     after: tuple[str, int] | None = None
     while True:
@@ -642,11 +644,12 @@ async def register_rows(session: AsyncSession, *, batch_id: int, page: int = 500
                 FROM settlement_lines l
                 LEFT JOIN settlement_recipients r ON r.batch_id = l.batch_id AND r.recipient_id = l.recipient_id
                 WHERE l.batch_id = :b AND l.granted_amount > 0
+                  AND (CAST(:village AS varchar) IS NULL OR l.village_code = :village)
                   AND (CAST(:al AS varchar) IS NULL OR (l.loan_id, l.loan_year) > (CAST(:al AS varchar), CAST(:ay AS smallint)))
                 ORDER BY l.loan_id, l.loan_year LIMIT :n
                 """
             ),
-            {"b": batch_id, "al": after[0] if after else None, "ay": after[1] if after else None, "n": page},
+            {"b": batch_id, "village": village_code, "al": after[0] if after else None, "ay": after[1] if after else None, "n": page},
         )
         chunk = [dict(r._mapping) for r in rows]
         if not chunk:
@@ -694,6 +697,19 @@ async def get_recipient(session: AsyncSession, *, batch_id: int, recipient_id: s
     )
     found = row.first()
     return dict(found._mapping) if found else None
+
+
+async def count_register_rows(session: AsyncSession, *, batch_id: int, village_code: str | None) -> int:
+    return int(
+        await session.scalar(
+            text(
+                "SELECT count(*) FROM settlement_lines WHERE batch_id = :b AND granted_amount > 0 "
+                "AND (CAST(:village AS varchar) IS NULL OR village_code = :village)"
+            ),
+            {"b": batch_id, "village": village_code},
+        )
+        or 0
+    )
 
 
 async def recipient_lines(session: AsyncSession, *, batch_id: int, recipient_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import Principal
 from kit.errors import Forbidden
@@ -34,6 +34,7 @@ from subsidy.errors import (
     PlanNotFound,
     PlanOverlaps,
     ReconciliationMismatch,
+    RegisterTooLong,
     SettlementRace,
 )
 from subsidy.models import SettlementBatch, SubsidyPlan
@@ -609,20 +610,38 @@ async def cancel_batch(*, session: AsyncSession, principal: Principal, batch_id:
 # ---------------------------------------------------------------- documents
 
 
-async def register_csv(*, session: AsyncSession, principal: Principal, batch_id: int) -> AsyncIterator[str]:
-    """贴息资金发放登记表 as CSV, streamed page by page."""
+async def register_csv(
+    *, session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], principal: Principal, batch_id: int, village_code: str | None
+) -> AsyncIterator[str]:
+    """贴息资金发放登记表 as CSV. Access is checked now; the rows stream afterwards from a session of
+    their own, since the request's session is committed and closed before the body is sent."""
     batch = await _visible_batch(session, principal, batch_id)
     plan = await repo.get_plan(session, batch.plan_id)
     assert plan is not None
-    return documents.register_csv(batch, plan, repo.register_rows(session, batch_id=batch_id))
+
+    async def pages() -> AsyncIterator[list[dict[str, Any]]]:
+        async with sessionmaker() as reader:
+            async for page in repo.register_rows(reader, batch_id=batch_id, village_code=village_code):
+                yield page
+
+    return documents.register_csv(batch, plan, pages())
 
 
-async def register_pdf(*, session: AsyncSession, principal: Principal, batch_id: int) -> bytes:
+async def register_pdf(
+    *, session: AsyncSession, principal: Principal, batch_id: int, village_code: str | None, max_lines: int
+) -> bytes:
+    """贴息资金发放登记表 as PDF; a register too long to print is asked for by village or as CSV."""
     batch = await _visible_batch(session, principal, batch_id)
     plan = await repo.get_plan(session, batch.plan_id)
     assert plan is not None
+    count = await repo.count_register_rows(session, batch_id=batch_id, village_code=village_code)
+    if count > max_lines:
+        raise RegisterTooLong(
+            f"the register has {count} lines; a PDF holds at most {max_lines}: ask for one village (?village_code=) or the CSV",
+            errors=[{"field": "village_code", "message": "needed for a register this long"}],
+        )
     rows: list[dict[str, Any]] = []
-    async for page in repo.register_rows(session, batch_id=batch_id):
+    async for page in repo.register_rows(session, batch_id=batch_id, village_code=village_code):
         rows.extend(page)
     return documents.register_pdf(batch, plan, rows)
 

@@ -14,4 +14,5 @@ class Settings(BaseServiceSettings):
     applications_url: str = Field("http://127.0.0.1:8001", description="Base URL of the applications service (business date).")
     settlement_chunk_loans: int = Field(100_000, gt=0, description="Loans per set-based INSERT … SELECT when settling a batch.")
     event_batch_limit: int = Field(5_000, gt=0, description="Most events accepted in one POST /v1/subsidy-events.")
+    register_pdf_max_lines: int = Field(20_000, gt=0, description="Longest payout register printed as PDF (about 700 pages).")
     household_batch_limit: int = Field(50_000, gt=0, description="Most households accepted in one PUT /v1/subsidy-accounts/households.")

@@ -4,6 +4,7 @@ text tool can read back."""
 import csv
 import io
 
+from fastapi import FastAPI
 from pypdf import PdfReader
 from support import World
 
@@ -71,3 +72,29 @@ async def test_no_notice_is_issued_for_a_draft_batch(world: World) -> None:
     assert (await world.client.get("/v1/subsidy-notices", headers=world.applicant("H-1"))).json()["items"] == []
     resp = await world.client.get(f"/v1/subsidy-notices/{batch['id']}/H-404.pdf", headers=world.monitor())
     assert resp.status_code == 404
+
+
+async def test_the_register_can_be_printed_for_one_village(world: World) -> None:
+    plan = await world.plan()
+    await world.loan("L-1", household_id="H-1")
+    await world.loan("L-2", household_id="H-2", village="411224101002")
+    batch = await world.batch(plan["id"])
+    resp = await world.client.get(f"/v1/settlements/{batch['id']}/register.csv?village_code=411224101002", headers=world.township())
+    rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+    assert [r[3] for r in rows[1:-1]] == ["L-2"]
+    assert "411224101002" in pdf_text(
+        (await world.client.get(f"/v1/settlements/{batch['id']}/register.pdf?village_code=411224101002", headers=world.township())).content
+    )
+
+
+async def test_a_register_too_long_for_a_pdf_is_422_pointing_to_the_village_filter(world: World, app: FastAPI) -> None:
+    app.state.settings.register_pdf_max_lines = 1
+    plan = await world.plan()
+    await world.loan("L-1", household_id="H-1")
+    await world.loan("L-2", household_id="H-2", village="411224101002")
+    batch = await world.batch(plan["id"])
+    resp = await world.client.get(f"/v1/settlements/{batch['id']}/register.pdf", headers=world.township())
+    assert resp.status_code == 422
+    assert "village_code" in resp.json()["detail"]
+    resp = await world.client.get(f"/v1/settlements/{batch['id']}/register.pdf?village_code=411224101002", headers=world.township())
+    assert resp.status_code == 200

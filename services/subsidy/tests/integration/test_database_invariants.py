@@ -90,3 +90,10 @@ async def test_an_unbalanced_journal_fails_at_commit(engine: AsyncEngine) -> Non
             await conn.commit()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM subsidy_plans WHERE year = 2090"))).scalar_one() == 0
+
+
+async def test_a_settlement_batch_is_never_deleted(conn: AsyncConnection) -> None:
+    batch_id = await _batch(conn, await _plan(conn))
+    with pytest.raises(DBAPIError):
+        async with conn.begin_nested():
+            await conn.execute(text("DELETE FROM settlement_batches WHERE id = :b"), {"b": batch_id})

@@ -67,7 +67,18 @@ class ReadScope:
     bank_id: str | None = None
 
 
+OFFICERS = ("village_officer", "township_officer", "county_officer")
+
+
+def _require_officer_region(principal: Principal) -> None:
+    """Officers are confined to their region; an officer token without one is refused, never read
+    as province-wide (only admin, monitor, finance bureau and service tokens are)."""
+    if principal.has_role(*OFFICERS) and not principal.has_role("admin") and not principal.region:
+        raise Forbidden("an officer token must carry its region")
+
+
 def read_scope(principal: Principal) -> ReadScope:
+    _require_officer_region(principal)
     if principal.has_role("admin", "monitor", "finance_bureau", "service", "county_officer", "township_officer", "village_officer"):
         return ReadScope(region_prefix=region_prefix(principal.region) if principal.region else None)
     if principal.has_role("bank"):
@@ -88,6 +99,7 @@ def _office_scope(principal: Principal) -> ReadScope:
 
 
 def _require_region(principal: Principal, code: str) -> None:
+    _require_officer_region(principal)
     if not principal.covers_region(code):
         raise OutsideRegion(f"{code} is outside the caller's region {principal.region}")
 

@@ -175,3 +175,12 @@ async def test_paid_figures_and_fund_figures_follow_the_payout(world: World) -> 
     }]
     other = (await world.client.get("/v1/subsidy-figures/funds", headers=world.county(region="411225000000"))).json()["items"]
     assert other == []
+
+
+async def test_an_officer_token_without_a_region_is_refused_not_read_as_province_wide(world: World) -> None:
+    plan = await world.plan()
+    await world.loan("L-1", household_id="H-1")
+    batch = await world.batch(plan["id"])
+    no_region = world.tokens.headers("stray", roles=["township_officer"], scopes=["subsidy:read", "subsidy:write"])
+    assert (await world.client.post(f"/v1/settlements/{batch['id']}/approve", headers=no_region)).status_code == 403
+    assert (await world.client.get("/v1/subsidy-accounts", headers=no_region)).status_code == 403

@@ -569,7 +569,7 @@ class ApprovalForm(BaseModel):
     start_date: date
     maturity_date: date
     driven_households: list[str]
-    subsidised_principal: Money
+    subsidised_principal: Money | None
     expected_subsidy: list[ExpectedYear]
     expected_subsidy_total: Money
     granted_to_date: Money

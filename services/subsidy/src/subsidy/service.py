@@ -393,12 +393,12 @@ async def approval_form(*, session: AsyncSession, principal: Principal, loan_id:
             {"loan_year": year["loan_year"], "start_date": year["start_date"], "due_date": year["due_date"],
              "plan_id": plan.id if plan else None, "days": days, "amount": amount}
         )
+    # The cap of the plan in force at disbursement; none is known before the county sets a plan.
     first_plan = await repo.plan_covering(session, county_code=account["county_code"], day=account["start_date"])
-    cap = first_plan.principal_cap if first_plan else Decimal("50000.00")
     steps = ("申请人", "村委会审核", "乡镇扶贫项目办审核", "乡镇财政所审核", "县扶贫办审批", "贷款银行意见")
     return {
         **account,
-        "subsidised_principal": min(account["principal"], cap),
+        "subsidised_principal": min(account["principal"], first_plan.principal_cap) if first_plan else None,
         "expected_subsidy": expected,
         "expected_subsidy_total": total,
         "granted_to_date": account["subsidy_granted"],

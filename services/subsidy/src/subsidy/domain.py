@@ -201,3 +201,34 @@ def loan_years_from_schedule(
         years.append(ScheduledYear(loan_year, begin, due_date, max(opening, Decimal("0.00")), interest_due, principal_due))
         begin, opening = due_date, opening - principal_due
     return years
+
+
+def months_between(earlier: date, later: date) -> int:
+    """Whole calendar months from ``earlier`` to ``later`` (a maturity moved by 展期)."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def renewal_years(
+    *, first_year: int, start_date: date, outstanding: Decimal, annual_rate: Decimal, term_months: int
+) -> list[ScheduledYear]:
+    """续贷: the principal still owed rolls into new loan-years from the old maturity, on the shared
+    schedule convention (1年1还): principal spread over the years in proportion to their months
+    (largest remainder), each year's interest = opening balance × rate × months ÷ 12, to the fen."""
+    if term_months < 1:
+        raise ValueError("a renewal term is at least one month")
+    months = [min(12, term_months - 12 * k) for k in range((term_months + 11) // 12)]
+    shares = split_by_shares(outstanding, [Decimal(m) for m in months])
+    years: list[ScheduledYear] = []
+    balance, elapsed, begin = outstanding, 0, start_date
+    for index, (month_count, part) in enumerate(zip(months, shares, strict=True)):
+        elapsed += month_count
+        due = add_months(start_date, elapsed)
+        interest = quantize_fen(balance * annual_rate * Decimal(month_count) / Decimal(12))
+        years.append(ScheduledYear(first_year + index, begin, due, balance, interest, part))
+        balance, begin = balance - part, due
+    return years
+
+
+def extension_interest(*, outstanding: Decimal, annual_rate: Decimal, months: int) -> Decimal:
+    """展期: the last loan-year falls due ``months`` later and bears interest for them."""
+    return quantize_fen(outstanding * annual_rate * Decimal(months) / Decimal(12))

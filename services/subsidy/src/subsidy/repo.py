@@ -258,6 +258,28 @@ async def record_repayment(session: AsyncSession, *, seq: int, loan_id: str, dat
         )
 
 
+async def last_loan_year(session: AsyncSession, loan_id: str) -> dict[str, Any] | None:
+    row = await session.execute(
+        text("SELECT * FROM loan_years WHERE loan_id = :l ORDER BY loan_year DESC LIMIT 1 FOR UPDATE"), {"l": loan_id}
+    )
+    found = row.first()
+    return dict(found._mapping) if found else None
+
+
+async def roll_over_principal(session: AsyncSession, *, loan_id: str, loan_year: int) -> None:
+    """续贷: the principal a year did not repay moves on to the new years; the year owes only what was paid."""
+    await session.execute(
+        text("UPDATE loan_years SET principal_due = principal_paid WHERE loan_id = :l AND loan_year = :y"), {"l": loan_id, "y": loan_year}
+    )
+
+
+async def extend_year(session: AsyncSession, *, loan_id: str, loan_year: int, due_date: date, extra_interest: Decimal) -> None:
+    await session.execute(
+        text("UPDATE loan_years SET due_date = :d, interest_due = interest_due + :i WHERE loan_id = :l AND loan_year = :y"),
+        {"d": due_date, "i": extra_interest, "l": loan_id, "y": loan_year},
+    )
+
+
 async def change_status(
     session: AsyncSession,
     *,

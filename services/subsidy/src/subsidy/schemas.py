@@ -231,6 +231,7 @@ class BalanceData(CommonData):
 
 class ReshapedData(CommonData):
     outstanding_principal: NonNegativeMoney
+    term_months: int | None = Field(None, ge=1, le=600)
 
 
 class DivertedData(CommonData):

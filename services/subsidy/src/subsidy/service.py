@@ -313,6 +313,7 @@ async def _apply_effect(session: AsyncSession, event: Any) -> None:
         case "written_off":
             await repo.change_status(session, loan_id=loan_id, seq=seq, status="written_off", outstanding=data.outstanding_principal)
         case "renewed" | "extended":
+            await _reshape(session, event)
             await repo.change_status(
                 session, loan_id=loan_id, seq=seq, status="active", outstanding=data.outstanding_principal, maturity_date=data.maturity_date
             )
@@ -320,6 +321,28 @@ async def _apply_effect(session: AsyncSession, event: Any) -> None:
             await repo.change_status(session, loan_id=loan_id, seq=seq, status="diverted")
         case _:
             pass  # an event type this service does not act on; its common attributes were kept
+
+
+async def _reshape(session: AsyncSession, event: Any) -> None:
+    """续贷 adds loan-years after the old maturity; 展期 moves the last year's due date and interest.
+    The events carry the new maturity (and the renewal term), so the years follow from the shared
+    1年1还 schedule convention."""
+    data, loan_id = event.data, event.loan_id
+    last = await repo.last_loan_year(session, loan_id)
+    if last is None or data.maturity_date <= last["due_date"]:
+        return  # nothing scheduled to reshape, or a replay of a change already applied
+    if event.type == "extended":
+        months = domain.months_between(last["due_date"], data.maturity_date)
+        extra = domain.extension_interest(outstanding=data.outstanding_principal, annual_rate=data.annual_rate, months=months)
+        await repo.extend_year(session, loan_id=loan_id, loan_year=last["loan_year"], due_date=data.maturity_date, extra_interest=extra)
+        return
+    await repo.roll_over_principal(session, loan_id=loan_id, loan_year=last["loan_year"])
+    years = domain.renewal_years(
+        first_year=last["loan_year"] + 1, start_date=last["due_date"], outstanding=data.outstanding_principal,
+        annual_rate=data.annual_rate,
+        term_months=data.term_months or max(1, domain.months_between(last["due_date"], data.maturity_date)),
+    )
+    await repo.upsert_loan_years(session, loan_id=loan_id, years=years)
 
 
 async def update_households(*, session: AsyncSession, households: Sequence[HouseholdStatus]) -> int:

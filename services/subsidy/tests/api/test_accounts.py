@@ -126,3 +126,30 @@ async def test_a_cursor_this_service_did_not_issue_is_422(world: World) -> None:
                 "/v1/subsidy-notices?cursor=WyJhIiwgImIiXQ", "/v1/subsidy-plans?cursor=%%%"):
         resp = await world.client.get(url, headers=world.monitor())
         assert resp.status_code == 422, (url, resp.text)
+
+
+async def test_a_renewal_rolls_the_principal_into_new_loan_years(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", repay=False)
+    await world.send(
+        world.event("L-1", "repayment_recorded", "2027-01-01", common, kind="interest", amount="2175.00", value_date="2027-01-01",
+                    due_date="2027-01-01", loan_year=1, late=False, outstanding_principal="50000.00"),
+        world.event("L-1", "renewed", "2027-01-01", {**common, "maturity_date": "2029-01-01"}, outstanding_principal="50000.00",
+                    maturity_date="2029-01-01", term_months=24),
+    )
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()
+    years = [(y["loan_year"], y["start_date"], y["due_date"], y["opening_principal"], y["interest_due"], y["principal_due"])
+             for y in account["years"]]
+    assert years == [
+        (1, "2026-01-01", "2027-01-01", "50000.00", "2175.00", "0.00"),  # 续贷: its principal rolled over
+        (2, "2027-01-01", "2028-01-01", "50000.00", "2175.00", "25000.00"),
+        (3, "2028-01-01", "2029-01-01", "25000.00", "1087.50", "25000.00"),
+    ]
+    assert account["maturity_date"] == "2029-01-01"
+
+
+async def test_an_extension_moves_the_last_due_date_and_adds_its_interest(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", repay=False)
+    await world.send(world.event("L-1", "extended", "2026-12-20", {**common, "maturity_date": "2027-07-01"},
+                                 outstanding_principal="50000.00", maturity_date="2027-07-01"))
+    year = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()["years"][0]
+    assert (year["due_date"], year["interest_due"]) == ("2027-07-01", "3262.50")  # + 50,000 × 4.35% × 6/12

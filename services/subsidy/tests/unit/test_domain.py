@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -172,3 +173,15 @@ def test_a_period_ends_only_once_the_business_date_is_past_its_last_day() -> Non
 ])
 def test_amounts_are_written_out_in_chinese_capitals(amount: str, words: str) -> None:
     assert amount_in_words(Decimal(amount)) == words
+
+
+@given(
+    outstanding=st.decimals(min_value=1, max_value=1_000_000, places=2),
+    term=st.integers(min_value=1, max_value=60),
+)
+def test_renewal_years_repay_exactly_the_rolled_over_principal(outstanding: Decimal, term: int) -> None:
+    years = domain.renewal_years(first_year=2, start_date=date(2027, 1, 31), outstanding=outstanding, annual_rate=RATE, term_months=term)
+    assert sum(y.principal_due for y in years) == outstanding
+    assert years[0].loan_year == 2 and years[0].start_date == date(2027, 1, 31)
+    assert all(a.due_date == b.start_date for a, b in pairwise(years))
+    assert years[-1].due_date == domain.add_months(date(2027, 1, 31), term)

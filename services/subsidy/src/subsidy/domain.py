@@ -141,7 +141,9 @@ def exclusion_reason(facts: LoanYearFacts, *, late_interest_limit: int) -> str |
         return DIVERTED
     if facts.status == "written_off":
         return WRITTEN_OFF
-    if facts.status in ("overdue", "defaulted") or facts.overdue_principal > 0 or facts.principal_paid_late:
+    # A loan overdue on interest only is not "principal overdue": its year waits for the interest
+    # (not_repaid) and counts the late payment instead.
+    if facts.status == "defaulted" or facts.overdue_principal > 0 or facts.principal_paid_late:
         return PRINCIPAL_OVERDUE
     if facts.late_interest_payments >= late_interest_limit:
         return LATE_INTEREST

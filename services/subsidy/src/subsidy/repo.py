@@ -427,7 +427,7 @@ WITH facts AS (
         CASE
             WHEN f.status = 'diverted' THEN 'diverted'
             WHEN f.status = 'written_off' THEN 'written_off'
-            WHEN f.status IN ('overdue', 'defaulted') OR f.overdue_principal > 0 OR f.principal_paid_late THEN 'principal_overdue'
+            WHEN f.status = 'defaulted' OR f.overdue_principal > 0 OR f.principal_paid_late THEN 'principal_overdue'
             WHEN f.late_interest_payments >= :late_limit THEN 'late_interest'
             WHEN NOT f.closed_early AND (f.interest_paid < f.interest_due OR f.principal_paid < f.principal_due) THEN 'not_repaid'
             WHEN f.borrower_type = 'household' AND NOT f.household_registered THEN 'household_not_registered'

@@ -94,9 +94,14 @@ def test_late_interest_twice_forfeits_the_year() -> None:
 
 
 def test_overdue_principal_loses_the_subsidy() -> None:
-    assert domain.exclusion_reason(facts(status="overdue"), late_interest_limit=2) == domain.PRINCIPAL_OVERDUE
+    assert domain.exclusion_reason(facts(status="defaulted"), late_interest_limit=2) == domain.PRINCIPAL_OVERDUE
     assert domain.exclusion_reason(facts(overdue_principal=Decimal("1")), late_interest_limit=2) == domain.PRINCIPAL_OVERDUE
     assert domain.exclusion_reason(facts(principal_paid_late=True), late_interest_limit=2) == domain.PRINCIPAL_OVERDUE
+
+
+def test_a_loan_overdue_on_interest_only_waits_for_the_interest_not_for_principal() -> None:
+    assert domain.exclusion_reason(facts(status="overdue"), late_interest_limit=2) is None
+    assert domain.exclusion_reason(facts(status="overdue", interest_paid=Decimal(0)), late_interest_limit=2) == domain.NOT_REPAID
 
 
 def test_nothing_is_paid_before_principal_and_interest_are_repaid() -> None:

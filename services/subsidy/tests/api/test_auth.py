@@ -36,3 +36,11 @@ async def test_health_and_metrics_need_no_token(client: httpx.AsyncClient) -> No
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
     assert "http_requests_total" in (await client.get("/metrics")).text
+
+
+async def test_every_route_lives_under_the_prefixes_this_service_owns(client: httpx.AsyncClient) -> None:
+    owned = ("/v1/subsidy-plans", "/v1/subsidy-accounts", "/v1/settlements", "/v1/subsidy-notices", "/v1/subsidy-figures",
+             "/v1/subsidy-events", "/v1/subsidy-approval-forms")
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert paths
+    assert [p for p in paths if not p.startswith(owned)] == []

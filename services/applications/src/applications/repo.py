@@ -332,15 +332,15 @@ async def validate_household_stage(
 ) -> None:
     """Set-based checks of staged households: every rule of a row at once, then across rows: one
     row per household and per head, a known village, and a head who heads no other household."""
-    await session.execute(text(f"CREATE INDEX ON {table} (line)"))
     await session.execute(text(f"ANALYZE {table}"))
+    # the checks run as a read-only (parallel) scan into a side table; only invalid rows are written back
     await session.execute(
-        # only the invalid rows are written
-        text(f"""UPDATE {table} s SET error = p.problems
-                   FROM (SELECT line, {_ROW_CHECKS} AS problems FROM {table}) p
-                  WHERE p.line = s.line AND p.problems IS NOT NULL"""),
+        text(f"CREATE UNLOGGED TABLE {table}_problems AS SELECT line, problems FROM (SELECT line, {_ROW_CHECKS} AS problems FROM {table}) p "
+             "WHERE problems IS NOT NULL"),
         {"lo": region[0], "hi": region[1], "types": list(types), "causes": list(causes), "statuses": list(statuses)},
     )
+    await session.execute(text(f"UPDATE {table} s SET error = p.problems FROM {table}_problems p WHERE p.line = s.line"))
+    await session.execute(text(f"DROP TABLE {table}_problems"))
     await session.execute(text(f"CREATE INDEX ON {table} (household_id)"))
     await stage_mark(
         session,

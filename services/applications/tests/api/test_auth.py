@@ -36,3 +36,11 @@ async def test_health_and_metrics_need_no_token(client: httpx.AsyncClient) -> No
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
     assert "http_requests_total" in (await client.get("/metrics")).text
+
+
+async def test_the_openapi_document_lists_every_route_under_v1_with_problem_errors(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    assert all(path.startswith("/v1/") for path in doc["paths"])
+    assert "/v1/loans/{loan_id}/repayments" in doc["paths"] and "/v1/loan-events" in doc["paths"]
+    recommend = doc["paths"]["/v1/applications/{application_id}/recommendation"]["post"]["responses"]
+    assert {"403", "409", "422", "503"} <= set(recommend)

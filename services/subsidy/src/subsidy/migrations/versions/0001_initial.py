@@ -16,7 +16,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     op.create_table('households',
     sa.Column('household_id', sa.String(length=64, collation='C'), nullable=False),
     sa.Column('registered', sa.Boolean(), nullable=False),
@@ -268,9 +267,27 @@ def upgrade() -> None:
     # One plan per county and year, and a county's plans never overlap in their subsidy period
     # (贴息期限), so a loan-year is governed by exactly one plan.
     op.create_unique_constraint("uq_subsidy_plans_county_year", "subsidy_plans", ["county_code", "year"])
+    # A trigger rather than an EXCLUDE constraint: that would need the btree_gist extension, which
+    # not every PostgreSQL (the embedded development server among them) ships. The advisory lock
+    # serialises concurrent inserts for one county, so two overlapping plans cannot both pass.
+    op.execute("""
+        CREATE FUNCTION subsidy_plans_no_overlap() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(hashtext('subsidy_plans:' || NEW.county_code));
+            IF EXISTS (
+                SELECT 1 FROM subsidy_plans p
+                WHERE p.county_code = NEW.county_code AND p.id <> NEW.id AND p.year <> NEW.year  -- same year: the unique key says so
+                  AND daterange(p.period_start, p.period_end, '[]') && daterange(NEW.period_start, NEW.period_end, '[]')
+            ) THEN
+                RAISE EXCEPTION 'county % already has a plan overlapping % to %', NEW.county_code, NEW.period_start, NEW.period_end
+                    USING ERRCODE = 'exclusion_violation', CONSTRAINT = 'plans_do_not_overlap';
+            END IF;
+            RETURN NEW;
+        END $$
+    """)
     op.execute(
-        "ALTER TABLE subsidy_plans ADD CONSTRAINT plans_do_not_overlap EXCLUDE USING gist "
-        "(county_code WITH =, daterange(period_start, period_end, '[]') WITH &&)"
+        "CREATE TRIGGER subsidy_plans_no_overlap BEFORE INSERT OR UPDATE OF county_code, period_start, period_end "
+        "ON subsidy_plans FOR EACH ROW EXECUTE FUNCTION subsidy_plans_no_overlap()"
     )
     # Batch state machine (draft → approved → paid → reconciled; draft → cancelled), enforced by
     # the database as well as by the service.

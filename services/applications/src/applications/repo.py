@@ -327,18 +327,35 @@ def _row_checks_sql() -> str:
 _ROW_CHECKS = _row_checks_sql()
 
 
-async def validate_household_stage(
-    session: AsyncSession, table: str, *, region: tuple[str, str], types: Sequence[str], causes: Sequence[str], statuses: Sequence[str]
+async def create_problem_table(session: AsyncSession, table: str) -> None:
+    await session.execute(text(f"CREATE INDEX ON {table} (line)"))
+    await session.execute(text(f"CREATE UNLOGGED TABLE {table}_problems (line int NOT NULL, problems text NOT NULL)"))
+
+
+async def check_household_rows(
+    session: AsyncSession,
+    table: str,
+    *,
+    lines: tuple[int, int],
+    region: tuple[str, str],
+    types: Sequence[str],
+    causes: Sequence[str],
+    statuses: Sequence[str],
 ) -> None:
-    """Set-based checks of staged households: every rule of a row at once, then across rows: one
-    row per household and per head, a known village, and a head who heads no other household."""
-    await session.execute(text(f"ANALYZE {table}"))
-    # the checks run as a read-only (parallel) scan into a side table; only invalid rows are written back
+    """Every rule of each staged row of one chunk (a read-only scan); the problems go to a side table.
+    Runs while the next chunk is being parsed, so PostgreSQL and Python work at the same time."""
     await session.execute(
-        text(f"CREATE UNLOGGED TABLE {table}_problems AS SELECT line, problems FROM (SELECT line, {_ROW_CHECKS} AS problems FROM {table}) p "
-             "WHERE problems IS NOT NULL"),
-        {"lo": region[0], "hi": region[1], "types": list(types), "causes": list(causes), "statuses": list(statuses)},
+        text(
+            f"INSERT INTO {table}_problems SELECT line, problems FROM (SELECT line, {_ROW_CHECKS} AS problems FROM {table} "
+            "WHERE line BETWEEN :first AND :last) p WHERE problems IS NOT NULL"
+        ),
+        {"first": lines[0], "last": lines[1], "lo": region[0], "hi": region[1], "types": list(types), "causes": list(causes), "statuses": list(statuses)},
     )
+
+
+async def validate_household_stage(session: AsyncSession, table: str) -> None:
+    """After the row checks: their problems onto the rows, then the checks across rows: one row per
+    household and per head, a known village, and a head who heads no other household."""
     await session.execute(text(f"UPDATE {table} s SET error = p.problems FROM {table}_problems p WHERE p.line = s.line"))
     await session.execute(text(f"DROP TABLE {table}_problems"))
     await session.execute(text(f"CREATE INDEX ON {table} (household_id)"))

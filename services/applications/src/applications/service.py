@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -357,26 +358,52 @@ async def import_households(*, session: AsyncSession, settings: Settings, princi
     _require_registry_writer(principal)
     table = f"stage_households_{uuid.uuid4().hex[:12]}"
     await repo.create_stage(session, table, repo.HOUSEHOLD_STAGE_SQL)
+    await repo.create_problem_table(session, table)
+    region = repo.code_range(region_prefix(principal.region)) if principal.region else ("000000000000", "999999999999")
     early = _ErrorList(settings.import_reported_errors)
     received = 0
     pending: list[tuple[Any, ...]] = []
-    async for batch in _records(body, content_type):
-        for number, record in batch:
-            received += 1
-            row = record if isinstance(record, str) else _household_stage_row(number, record)
-            if isinstance(row, str):
-                early.add(number, None if isinstance(record, str) else _text_or_none(record.get("household_id")), row)
-                continue
-            pending.append(row)
-        if len(pending) >= settings.import_chunk_rows:
-            await repo.copy_rows(session, table, repo.HOUSEHOLD_STAGE_COLUMNS, pending)
-            pending = []
-    if pending:
-        await repo.copy_rows(session, table, repo.HOUSEHOLD_STAGE_COLUMNS, pending)
-    region = repo.code_range(region_prefix(principal.region)) if principal.region else ("000000000000", "999999999999")
-    await repo.validate_household_stage(
-        session, table, region=region, types=domain.HOUSEHOLD_TYPES, causes=domain.POVERTY_CAUSES, statuses=domain.HOUSEHOLD_STATUSES
-    )
+    checking: asyncio.Task[None] | None = None
+
+    async def stage(rows: list[tuple[Any, ...]]) -> asyncio.Task[None]:
+        await repo.copy_rows(session, table, repo.HOUSEHOLD_STAGE_COLUMNS, rows)
+        task = asyncio.create_task(
+            repo.check_household_rows(
+                session,
+                table,
+                lines=(rows[0][0], rows[-1][0]),
+                region=region,
+                types=domain.HOUSEHOLD_TYPES,
+                causes=domain.POVERTY_CAUSES,
+                statuses=domain.HOUSEHOLD_STATUSES,
+            )
+        )
+        await asyncio.sleep(0)  # let the check send its query before parsing goes on (the body may not suspend)
+        return task
+
+    try:
+        async for batch in _records(body, content_type):
+            for number, record in batch:
+                received += 1
+                row = record if isinstance(record, str) else _household_stage_row(number, record)
+                if isinstance(row, str):
+                    early.add(number, None if isinstance(record, str) else _text_or_none(record.get("household_id")), row)
+                    continue
+                pending.append(row)
+            if len(pending) >= settings.import_chunk_rows:
+                if checking is not None:
+                    await checking  # the session runs one statement at a time
+                checking, pending = await stage(pending), []
+        if checking is not None:
+            await checking
+            checking = None
+        if pending:
+            checking = await stage(pending)
+            await checking
+    finally:
+        if checking is not None and not checking.done():
+            checking.cancel()
+    await repo.validate_household_stage(session, table)
     inserted = updated = 0
     first, last = await repo.stage_line_bounds(session, table)
     step = settings.import_chunk_rows

@@ -436,10 +436,20 @@ async def report_diversion(loan_id: Id, body: ReasonIn, session: Session, settin
     return await service.report_diversion(session=session, settings=settings, principal=principal, loan_id=loan_id, reason=body.reason)
 
 
-@router.get("/loan-events", response_model=LoanEventPage, summary="The loan event log, after a sequence number (scope internal)")
-async def loan_events(session: Session, principal: scoped("internal"), after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 500) -> LoanEventPage:
-    items, next_after = await service.loan_events(session=session, after=after, limit=limit)
-    return LoanEventPage(items=[LoanEventOut(**i) for i in items], next_after=next_after)
+@router.get(
+    "/loan-events",
+    response_model=LoanEventPage,
+    summary="The loan event log, after a sequence number (scope internal)",
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+async def loan_events(
+    session: Session,
+    principal: scoped("internal"),
+    after: Annotated[str, Query(max_length=20, description="a seq, or empty for the start")] = "",
+    limit: Limit = 500,
+) -> LoanEventPage:
+    items, next_after, remaining = await service.loan_events(session=session, after=after, limit=limit)
+    return LoanEventPage(items=[LoanEventOut(**i) for i in items], next_after=next_after, next_cursor=str(next_after), remaining=remaining)
 
 
 # ---- figures ----

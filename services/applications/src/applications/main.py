@@ -46,8 +46,7 @@ def create_app(
         name="applications",
         title="Applications service",
         description=(
-            "建档立卡 registry, lending policy, loan applications and their approval chain, loans, repayments, "
-            "the business date and the loan event log."
+            "建档立卡 registry, lending policy, loan applications and their approval chain, loans, repayments, the business date and the loan event log."
         ),
         settings=settings,
         routers=[router],

@@ -703,6 +703,10 @@ async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[
     return [dict(r._mapping) for r in rows]
 
 
+async def count_events_after(session: AsyncSession, *, after: int) -> int:
+    return int(await session.scalar(text("SELECT count(*) FROM loan_events WHERE seq > :after"), {"after": after}) or 0)
+
+
 # ---- figures ----
 
 

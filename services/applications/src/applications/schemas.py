@@ -356,6 +356,8 @@ class LoanEventOut(BaseModel):
 class LoanEventPage(BaseModel):
     items: list[LoanEventOut]
     next_after: int = Field(description="pass as ?after= for the next page (the last seq returned, or the one given)")
+    next_cursor: str = Field(description="next_after as a string (the kit's event consumer reads this)")
+    remaining: int = Field(description="events after this page")
 
 
 # ---- figures ----

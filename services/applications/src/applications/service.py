@@ -1475,9 +1475,14 @@ async def report_diversion(*, session: AsyncSession, settings: Settings, princip
     return loan_out(loan, installments, today)
 
 
-async def loan_events(*, session: AsyncSession, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    items = await repo.list_events(session, after=after, limit=limit)
-    return items, (items[-1]["seq"] if items else after)
+async def loan_events(*, session: AsyncSession, after: str, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+    """One page of the log after sequence number ``after`` ("" = from the start), and how many remain."""
+    if after.strip() and not after.strip().isdigit():
+        raise InvalidInput("after is a sequence number")
+    start = int(after) if after.strip() else 0
+    items = await repo.list_events(session, after=start, limit=limit)
+    next_after = items[-1]["seq"] if items else start
+    return items, next_after, await repo.count_events_after(session, after=next_after)
 
 
 # ---- figures ----

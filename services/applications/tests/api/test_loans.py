@@ -234,8 +234,10 @@ async def test_the_event_log_needs_the_internal_scope_and_pages_by_sequence(clie
     await loan_for(client, who, fakes)
     await loan_for(client, who, fakes, household_id="H2")
     everything = await events(client, who)
-    page = (await client.get("/v1/loan-events?after=0&limit=1", headers=who.service())).json()
+    page = (await client.get("/v1/loan-events?after=&limit=1", headers=who.service())).json()
     assert len(page["items"]) == 1 and page["next_after"] == everything[0]["seq"]
+    assert page["next_cursor"] == str(everything[0]["seq"]) and page["remaining"] == len(everything) - 1
+    assert (await client.get("/v1/loan-events?after=abc", headers=who.service())).status_code == 422
     rest = (await client.get(f"/v1/loan-events?after={page['next_after']}", headers=who.service())).json()
     assert [e["seq"] for e in rest["items"]] == [e["seq"] for e in everything[1:]]
 

@@ -267,3 +267,26 @@ async def test_figures_report_coverage_amounts_and_approval_time(client: httpx.A
     assert times["count"] == 2 and times["max_days"] == 10 and times["p50_days"] == "5.00"
     assert (await client.get(f"/v1/lending-figures/coverage?region={COUNTY}", headers=who.township())).status_code == 403
     assert (await client.get(f"/v1/lending-figures/coverage?region={COUNTY}", headers=who.bank())).status_code == 403
+
+
+async def test_the_county_rate_cap_and_extension_length_are_enforced(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
+    profile = {"max_annual_rate": "0.05", "max_extension_months": 6}
+    assert (
+        await client.post(f"/v1/lending-policies/{COUNTY}/versions", json={"effective_from": "2026-03-01", "profile": profile}, headers=who.county())
+    ).status_code == 201
+    application = await advance(client, who, fakes, await submit(client, who, amount="10000.00", term_months=12), "recommended")
+    resp = await client.post(f"/v1/applications/{application['application_id']}/approval", json={"annual_rate": "0.0600"}, headers=who.bank())
+    assert resp.status_code == 422 and {f["code"] for f in resp.json()["failures"]} == {"RATE"}
+    loan = await advance(client, who, fakes, application, "disbursed", rate="0.0435")
+    await repay(client, who, loan["loan_id"], "interest", "435.00", "2026-03-01", "K0")
+    resp = await client.post(f"/v1/loans/{loan['loan_id']}/extension", json={"months": 7}, headers=who.bank())
+    assert resp.status_code == 422
+
+
+async def test_an_officer_lists_only_the_loans_of_its_region(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
+    await loan_for(client, who, fakes)
+    await loan_for(client, who, fakes, household_id="H2")
+    mine = (await client.get("/v1/loans", headers=who.village())).json()["items"]
+    assert [loan["household_id"] for loan in mine] == ["H1"]
+    assert len((await client.get("/v1/loans", headers=who.township())).json()["items"]) == 2
+    assert (await client.get("/v1/loans?region=411224101000", headers=who.village())).status_code == 403

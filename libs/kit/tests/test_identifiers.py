@@ -53,3 +53,11 @@ def test_resident_ids_are_masked_in_values_and_free_text() -> None:
     assert mask_resident_id("11010519491231002X") == "110105********002X"
     line = 'household head 11010519491231002X, phone 13800138000, loan L-1 amount 50000.00'
     assert mask_ids_in_text(line) == 'household head 110105********002X, phone 13800138000, loan L-1 amount 50000.00'
+
+
+def test_elders_carry_area_codes_younger_than_themselves() -> None:
+    # 卢氏县 411224 exists since 1986; a head born in 1950 holds an ID with it
+    assert resident_id_error(_with_check("41122419500101123")) is None
+    assert resident_id_error("41122419800231123X") is not None  # 31 February
+    unknown_area = "99999919800501123"
+    assert resident_id_error(_with_check(unknown_area)) == "invalid resident ID (unknown area code)"

@@ -7,7 +7,6 @@ Every number is a default of a county's lending policy profile (:class:`PolicyPr
 from __future__ import annotations
 
 import calendar
-import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -17,10 +16,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from stdnum import numdb
-from stdnum.cn import ric
 
-from kit.identifiers import birth_date_from_resident_id, division_code_error, division_level, uscc_error
+from kit.identifiers import birth_date_from_resident_id, division_code_error, division_level, resident_id_error, uscc_error
 from kit.money import PositiveMoney, Rate, quantize_fen, split_by_shares
 
 # ---- 建档立卡 registry (policy.md §2) ----------------------------------------------------------
@@ -34,39 +31,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 NOTICE_DAYS = 7  # 公示 lasts 7 days [national]
 # 三审两公示一公告, in order: 申请, 村民小组民主评议, 村委会审查公示, 乡镇审核公示, 县审批公告
 IDENTIFICATION_STEPS = ("applied_on", "democratic_vote_on", "village_notice_on", "township_notice_on", "county_announcement_on")
-
-
-_RESIDENT_ID = re.compile(r"^[0-9]{17}[0-9X]$")
-
-
-@functools.lru_cache(maxsize=8192)
-def _known_area(code: str) -> bool:
-    """The first six digits name a county-level area GB/T 2260 has ever had."""
-    return any("county" in info for _, info in numdb.get("cn/loc").info(code))
-
-
-def resident_id_error(value: str) -> str | None:
-    """None when ``value`` is a valid 18-digit resident ID (GB 11643), else the reason.
-
-    ``kit.identifiers.resident_id_error`` (python-stdnum) also requires the area code to have
-    existed on the holder's birth date, which refuses real IDs: 卢氏县 411224 dates from 1986, yet
-    people born before that carry it (the code is the one in force when the ID was issued). This
-    check keeps format, check digit, birth date and a known area, and caches the area lookup,
-    which is slow (~0.1 ms) and would dominate a million-row import.
-    """
-    if not _RESIDENT_ID.match(value):
-        return "must be 17 digits and a digit or X"
-    if ric.calc_check_digit(value) != value[-1]:
-        return "invalid resident ID (check digit is wrong)"
-    try:
-        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return "invalid resident ID (birth date part is not a date)"
-    if born.year < 1880:
-        return "invalid resident ID (birth year before 1880)"
-    if not _known_area(value[:6]):
-        return "invalid resident ID (unknown area code)"
-    return None
 
 
 @dataclass(frozen=True)

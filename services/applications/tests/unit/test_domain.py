@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from applications import domain
 from applications.domain import InstallmentState, LendingStatusFacts, LoanRequest, Member, PolicyProfile, RatingFacts
-from tests.conftest import resident_id
 
 POLICY = PolicyProfile()
 ON = date(2026, 3, 1)
@@ -162,17 +161,6 @@ def test_identification_notices_last_seven_days() -> None:
     assert len(domain.identification_order_errors(steps)) == 1
     steps["township_notice_on"] = date(2025, 9, 9)
     assert domain.identification_order_errors(steps) == []
-
-
-def test_resident_ids_are_checked_for_checksum_date_and_area_but_not_area_age() -> None:
-    assert domain.resident_id_error(resident_id("1950-01-01")) is None  # 411224 exists since 1986; elders carry it too
-    rid = resident_id("1980-05-01")
-    assert "check digit" in (domain.resident_id_error(rid[:-1] + ("0" if rid[-1] != "0" else "1")) or "")
-    assert domain.resident_id_error("41122419800231123X") is not None
-    from stdnum.cn import ric
-
-    unknown_area = "99999919800501123"
-    assert domain.resident_id_error(unknown_area + ric.calc_check_digit(unknown_area + "0")) == "invalid resident ID (unknown area code)"
 
 
 def test_a_household_row_reports_all_its_problems() -> None:

@@ -1,13 +1,17 @@
 """All five processes, reached through the gateway with real tokens."""
 
+from __future__ import annotations
+
 import signal
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import psutil
 
-from .conftest import Platform
+if TYPE_CHECKING:
+    from conftest import Platform
 
 # One authenticated route per service, and a caller allowed to use it.
 ROUTES = {

@@ -136,3 +136,8 @@ def test_log_lines_are_json_with_ids_masked() -> None:
     line = json.loads(JsonFormatter("svc").format(record))
     assert line["message"] == "registered head 110105********002X"
     assert line["service"] == "svc" and line["level"] == "info"
+
+
+async def test_each_operation_names_its_required_scope(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    assert doc["paths"]["/v1/loans/{loan_id}/repayments"]["post"]["x-required-scope"] == "loans:write"

@@ -164,6 +164,15 @@ class RequestContextMiddleware:
         return None
 
 
+def _required_scopes(dependant: Any) -> set[str]:
+    if dependant is None:
+        return set()
+    found = {dependant.call.required_scope} if hasattr(dependant.call, "required_scope") else set()
+    for sub in dependant.dependencies:
+        found |= _required_scopes(sub)
+    return found
+
+
 def create_service_app(
     *,
     name: str,
@@ -244,6 +253,12 @@ def create_service_app(
         components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         components.setdefault("securitySchemes", {})["bearerAuth"] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for route in (r for router in routers for r in router.routes):  # each operation names the scope its token needs
+            scopes = _required_scopes(getattr(route, "dependant", None))
+            for method in getattr(route, "methods", ()) if scopes else ():
+                op = doc.get("paths", {}).get(getattr(route, "path", ""), {}).get(method.lower())
+                if op is not None:
+                    op["x-required-scope"] = sorted(scopes)[0] if len(scopes) == 1 else sorted(scopes)
         for item in doc.get("paths", {}).values():
             for op in item.values():
                 responses = op.get("responses", {})

@@ -188,6 +188,7 @@ def require_scope(scope: str) -> Callable[..., Any]:
         return principal
 
     _dependency.__name__ = f"require_scope_{scope.replace(':', '_')}"
+    _dependency.required_scope = scope  # type: ignore[attr-defined]  # read by the OpenAPI generator
     return _dependency
 
 

@@ -176,3 +176,31 @@ async def test_one_merged_openapi_document(gw: httpx.AsyncClient) -> None:
         assert path in doc["paths"], path
     # the two services' different "Loan" schemas both survive
     assert doc["components"]["schemas"]["Loan"] != doc["components"]["schemas"]["CreditRatingLoan"]
+
+
+async def test_the_overview_gathers_every_services_figures_with_the_callers_token(gw: httpx.AsyncClient, upstream: Upstream) -> None:
+    resp = await gw.get("/v1/overview?region=411224000000")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["lending"]["path"] == "/v1/lending-figures/overview"
+    assert body["rating"]["service"] == "credit-rating" and body["risk"]["service"] == "risk-pool" and body["subsidy"]["service"] == "subsidy"
+    assert body["unavailable"] == []
+    assert all(section["auth"] == "Bearer" for section in (body["lending"], body["rating"], body["risk"], body["subsidy"]))
+    assert (await gw.get("/v1/overview?region=4112")).status_code == 422
+
+
+async def test_the_overview_names_a_section_it_could_not_get(engine: AsyncEngine, upstream: Upstream) -> None:
+    async with rolled_back(engine) as conn:
+        app = await _app(conn, upstream)
+
+        async def risk_pool_down(request: httpx.Request) -> httpx.Response:
+            if request.url.port == 8003:
+                raise httpx.ConnectError("refused")
+            return await upstream(request)
+
+        async with bootstrap(app), api_client(app) as c:
+            token = await password_token(c, "admin", "test-admin-password")
+            app.state.upstreams.client = httpx.AsyncClient(transport=httpx.MockTransport(risk_pool_down))
+            body = (await c.get("/v1/overview?region=411224000000", headers={"Authorization": f"Bearer {token}"})).json()
+            assert body["risk"] is None and body["lending"] is not None
+            assert body["unavailable"] == [{"section": "risk", "reason": "risk-pool unavailable (ConnectError)"}]

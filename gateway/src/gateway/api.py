@@ -12,6 +12,7 @@ from gateway import service
 from gateway.domain import TokenBucket, scopes_for
 from gateway.errors import AccountExists, AccountNotFound, IdempotencyKeyRequired, InvalidClient, RateLimited, UnsupportedGrant
 from gateway.proxy import Upstreams, response_headers, streamed
+from gateway.proxy import overview as overview_of
 from gateway.schemas import (
     AccountCreate,
     AccountPage,
@@ -147,6 +148,14 @@ async def webhook_deliveries(
              summary="Send a delivery again now")
 async def redeliver(delivery_id: int, session: Session, principal: Bank) -> WebhookDeliveryPublic:
     return WebhookDeliveryPublic.model_validate(await service.redeliver(session=session, account=principal.subject, delivery_id=delivery_id))
+
+
+@router.get("/v1/overview", tags=["figures"], summary="Dashboard overview of a region: lending, rating, risk and subsidy figures")
+async def overview(
+    request: Request, principal: CurrentPrincipal, region: Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit division code")]
+) -> dict[str, Any]:
+    _rate_limit(request, principal)
+    return await overview_of(request.app.state.upstreams, region=region, authorization=request.headers["authorization"])
 
 
 def _rate_limit(request: Request, principal: Principal) -> None:

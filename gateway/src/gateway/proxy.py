@@ -68,6 +68,39 @@ class Upstreams:
             raise UpstreamUnavailable(f"{service} is unavailable ({type(exc).__name__}); retry later", service=service) from exc
 
 
+# The figures each service contributes to the dashboards' overview, per region.
+OVERVIEW_SOURCES = {
+    "lending": ("applications", "/v1/lending-figures/overview"),
+    "rating": ("credit-rating", "/v1/rating-households/coverage"),
+    "risk": ("risk-pool", "/v1/risk-figures"),
+    "subsidy": ("subsidy", "/v1/subsidy-figures/paid"),
+}
+
+
+async def overview(upstreams: Upstreams, *, region: str, authorization: str) -> dict[str, Any]:
+    """One answer for a dashboard: each service's figures for ``region``, fetched in parallel with
+    the caller's own token (so each service applies its own scoping). A section that cannot be had
+    is null and named in ``unavailable`` with the reason; the others still answer."""
+
+    async def one(name: str, service: str, path: str) -> tuple[str, Any, str | None]:
+        try:
+            resp = await upstreams.client.get(
+                f"{upstreams.urls[service]}{path}", params={"region": region}, headers={"authorization": authorization}, timeout=10.0
+            )
+        except httpx.HTTPError as exc:
+            return name, None, f"{service} unavailable ({type(exc).__name__})"
+        if resp.status_code != 200:
+            detail = resp.json().get("detail", "") if resp.headers.get("content-type", "").endswith("json") else ""
+            return name, None, f"{service} answered {resp.status_code} {detail}".strip()
+        return name, resp.json(), None
+
+    results = await asyncio.gather(*(one(name, service, path) for name, (service, path) in OVERVIEW_SOURCES.items()))
+    body: dict[str, Any] = {"region": region}
+    body.update({name: data for name, data, _ in results})
+    body["unavailable"] = [{"section": name, "reason": why} for name, _, why in results if why]
+    return body
+
+
 def response_headers(resp: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import httpx
@@ -69,16 +71,17 @@ def test_every_process_is_ready_and_exposes_metrics(platform: Platform) -> None:
         assert "# TYPE http_requests_total counter" in text
 
 
-def test_ctrl_c_stops_every_process_it_started(platform: Platform) -> None:
-    """Runs last in this module: stops the platform and checks nothing is left behind."""
-    children = psutil.Process(platform.process.pid).children(recursive=True)
-    assert len([c for c in children if "python" in c.name()]) >= 5
-    platform.process.send_signal(signal.SIGINT)
-    try:
-        platform.process.wait(30)
-    except subprocess.TimeoutExpired:
-        platform.process.kill()
-        raise
-    time.sleep(0.5)
-    assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
-    assert "stopped" in platform.log.read_text()
+def test_ctrl_c_stops_every_process_it_started(start_platform: Callable[..., AbstractContextManager[Platform]]) -> None:
+    """A platform of its own: stopped with Ctrl-C, nothing it started is left behind."""
+    with start_platform() as platform:
+        children = psutil.Process(platform.process.pid).children(recursive=True)
+        assert len([c for c in children if "python" in c.name()]) >= 5
+        platform.process.send_signal(signal.SIGINT)
+        try:
+            platform.process.wait(30)
+        except subprocess.TimeoutExpired:
+            platform.process.kill()
+            raise
+        time.sleep(0.5)
+        assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+        assert "stopped" in platform.log.read_text()

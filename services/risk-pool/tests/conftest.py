@@ -18,7 +18,7 @@ from risk_pool_support import Actors, World
 
 TABLES = ("recovery_parts, recoveries, obligations, claim_parts, claims, journal_lines, journal_entries, fee_segments, fee_bills, "
           "exposures, applied_events, village_exposures, breakers, breaker_history, breaker_policies, scheme_shares, "
-          "sharing_schemes, funds")
+          "sharing_schemes, funds, outbox_messages, consumer_cursors")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 async def app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAPI]:
     """The app on the test's own transaction, rolled back afterwards."""
     async with rolled_back(engine) as conn:
-        app = create_app(Settings(environment="test"), keys=tokens.keyset())
+        app = create_app(Settings(environment="test", background_workers=False), keys=tokens.keyset())
         bind_app(app, conn)
         app.state.test_connection = conn
         yield app
@@ -53,7 +53,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def committed_app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAPI]:
     """The app on real commits (races, commit-time constraints); its tables are emptied after."""
-    app = create_app(Settings(environment="test"), keys=tokens.keyset())
+    app = create_app(Settings(environment="test", background_workers=False), keys=tokens.keyset())
     bind_app(app, engine)
     try:
         yield app

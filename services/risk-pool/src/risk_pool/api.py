@@ -6,11 +6,13 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import Response
 
 from kit.auth import CurrentPrincipal, Principal, require_scope
 from kit.db import Session
 from kit.errors import Forbidden, InvalidInput, problem_responses
 from risk_pool import errors, service
+from risk_pool.exports import ExportFormat, export_response
 from risk_pool.schemas import (
     BreakerPage,
     BreakerPolicyIn,
@@ -69,6 +71,17 @@ async def any_read_scope(principal: CurrentPrincipal) -> Principal:
         raise Forbidden("token carries no read scope")
     return principal
 
+
+ExportLimit = Annotated[int, Query(ge=1, le=10_000)]
+ExportCursor = Annotated[str | None, Query(max_length=8192, description="X-Next-Cursor of the previous page")]
+PeriodFrom = Annotated[date | None, Query(alias="from")]
+PeriodTo = Annotated[date | None, Query(alias="to")]
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/x-ndjson": {}, "text/csv": {}},
+          "description": "Rows as NDJSON or CSV (header row); X-Next-Cursor names the next page, absent on the last",
+          "headers": {"X-Next-Cursor": {"schema": {"type": "string"}, "description": "cursor of the next page"}}},
+    **problem_responses(Forbidden, InvalidInput),
+}
 
 AnyReader = Annotated[Principal, Depends(any_read_scope)]
 # the gateway requires an Idempotency-Key on operations marked so (a replay returns the stored answer)
@@ -153,7 +166,8 @@ async def get_scheme(session: Session, principal: Reader, scheme_id: Id) -> dict
 # ---- loan events (internal) ---------------------------------------------------------------------
 
 
-@router.post("/risk-events", response_model=EventsApplied, summary="Apply loan events, once each by seq (internal)",
+@router.post("/risk-events", response_model=EventsApplied,
+             summary="Operator replay: apply loan events, once each by seq (internal; the consumer reads applications' log itself)",
              responses=problem_responses(Forbidden, InvalidInput))
 async def apply_events(session: Session, principal: Internal,
                        body: Annotated[list[LoanEventIn], Body(max_length=50_000)]) -> dict[str, Any]:
@@ -199,6 +213,16 @@ async def list_claims(session: Session, principal: Reader, status: Literal["awai
                       limit: Limit = 100, cursor: Cursor = None) -> dict[str, Any]:
     items, next_cursor = await service.list_claims(session=session, principal=principal, status=status, cursor=cursor, limit=limit)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/claims/export", response_class=Response, responses=EXPORT_RESPONSES,
+            summary="Export claims with their parts, per region and filing period (NDJSON or CSV, keyset-paged)")
+async def export_claims(session: Session, principal: Reader, region: DivisionQuery = None, period_from: PeriodFrom = None,
+                        period_to: PeriodTo = None, format: ExportFormat = "ndjson", limit: ExportLimit = 1000,
+                        cursor: ExportCursor = None) -> Response:
+    items, next_cursor = await service.export_claims(session=session, principal=principal, region=region, period_from=period_from,
+                                                     period_to=period_to, cursor=cursor, limit=limit)
+    return export_response(items, columns=service.CLAIM_EXPORT_COLUMNS, fmt=format, next_cursor=next_cursor)
 
 
 @router.get("/claims/{claim_id}", response_model=ClaimPublic, summary="One claim with its parts",
@@ -256,6 +280,16 @@ async def list_breakers(session: Session, principal: Reader, region: DivisionQue
     items, next_cursor = await service.list_breakers(session=session, principal=principal, region=region, level=level, state=state,
                                                      cursor=cursor, limit=limit)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/breakers/export", response_class=Response, responses=EXPORT_RESPONSES,
+            summary="Export breaker trips and reinstatements (熔断 history), per region and change period (NDJSON or CSV)")
+async def export_breakers(session: Session, principal: Reader, region: DivisionQuery = None, period_from: PeriodFrom = None,
+                          period_to: PeriodTo = None, format: ExportFormat = "ndjson", limit: ExportLimit = 1000,
+                          cursor: ExportCursor = None) -> Response:
+    items, next_cursor = await service.export_breaker_changes(session=session, principal=principal, region=region,
+                                                              period_from=period_from, period_to=period_to, cursor=cursor, limit=limit)
+    return export_response(items, columns=service.BREAKER_EXPORT_COLUMNS, fmt=format, next_cursor=next_cursor)
 
 
 @router.get("/breakers/villages/{code}", response_model=BreakerPublic, summary="A village's breaker with its history",

@@ -405,3 +405,12 @@ def township_of(village_code: str) -> str:
 
 def county_of(code: str) -> str:
     return code[:6] + "000000"
+
+
+def leverage_used(*, covered_outstanding: Decimal, leverage: Decimal, balance: Decimal) -> Decimal:
+    """杠杆 used: covered outstanding ÷ (leverage × fund balance); an empty fund with covered loans
+    is infinitely over its leverage, an empty fund without any is at zero."""
+    capacity = leverage * balance
+    if capacity == 0:
+        return Decimal("Infinity") if covered_outstanding > 0 else Decimal("0")
+    return (covered_outstanding / capacity).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)

@@ -25,8 +25,16 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlmodel import Field, SQLModel
+
+# kit's tables this service uses, registered on the same metadata (migration 0002 creates them)
+from kit.consumer import ConsumerCursor  # noqa: F401
+from kit.outbox import OutboxMessage  # noqa: F401
+
+# the id of the writing transaction (epoch-extended, so it only grows)
+TXID = text("CAST(CAST(pg_current_xact_id() AS text) AS bigint)")
 
 
 def _money(*, nullable: bool = False, default: str | None = None) -> Column:  # type: ignore[type-arg]
@@ -257,6 +265,7 @@ class BreakerChange(SQLModel, table=True):
     """History: every trip and reinstatement, with the ratio, the rule and who acted."""
 
     __tablename__ = "breaker_history"
+    __table_args__ = (Index("breaker_history_changed_on", "business_date", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
     level: str = Field(sa_column=Column(String(16), nullable=False))
@@ -271,6 +280,7 @@ class BreakerChange(SQLModel, table=True):
     actor: str = Field(sa_column=Column(String(200), nullable=False))
     reason: str = Field(sa_column=Column(String(500), nullable=False))
     at: datetime | None = Field(default=None, sa_column=_created())
+    txid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=False, server_default=TXID))
 
 
 class Claim(SQLModel, table=True):
@@ -284,6 +294,7 @@ class Claim(SQLModel, table=True):
         CheckConstraint("recovered >= 0 AND recovered <= loss", name="claim_recovered_within_loss"),
         CheckConstraint("government_part >= 0 AND government_part <= loss", name="claim_government_part_range"),
         Index("claims_fund_status", "fund_id", "status", "id"),
+        Index("claims_filed_on", "business_date", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
@@ -306,6 +317,8 @@ class Claim(SQLModel, table=True):
     filed_at: datetime | None = Field(default=None, sa_column=_created())
     paid_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     payout_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger, ForeignKey("journal_entries.id"), nullable=True))
+    # the writing transaction: exports read only rows below their high-water mark (see migration 0002)
+    txid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=False, server_default=TXID))
 
 
 class ClaimPart(SQLModel, table=True):

@@ -669,3 +669,88 @@ async def breaker_counts(session: AsyncSession, prefix: str | None) -> dict[str,
     rows = await _rows(session, """SELECT level, count(*) AS n FROM breakers WHERE state = 'broken'
                                    AND (CAST(:p AS text) IS NULL OR code LIKE :p || '%') GROUP BY level""", p=prefix)
     return {r["level"]: r["n"] for r in rows}
+
+
+# ---- webhooks (outbox) ------------------------------------------------------------------------
+
+
+async def enqueue_claims_settled(session: AsyncSession, *, claim_ids: Sequence[int], paid_on: date) -> None:
+    """One ``claim.settled`` outbox message per claim whose government part was just paid, in the
+    paying transaction, set-based. The message id is derived from the claim: a claim is settled
+    once, and the gateway dedupes deliveries by it."""
+    if not claim_ids:
+        return
+    await session.execute(
+        text("""INSERT INTO outbox_messages (message_id, topic, payload)
+                SELECT 'claim.settled:' || c.id, 'claim.settled', jsonb_build_object(
+                  'bank_id', c.bank_id, 'claim_id', c.id, 'loan_id', c.loan_id, 'loss', CAST(c.loss AS text),
+                  'paid_on', CAST(CAST(:paid_on AS date) AS text),
+                  'parts', (SELECT jsonb_agg(jsonb_build_object(
+                                     'party', p.party, 'amount', CAST(p.amount AS text),
+                                     'status', CASE WHEN p.party = 'government' THEN 'paid' ELSE coalesce(o.status, 'open') END)
+                                   ORDER BY p.position)
+                            FROM claim_parts p LEFT JOIN obligations o ON o.claim_id = p.claim_id AND o.party = p.party
+                            WHERE p.claim_id = c.id))
+                FROM claims c WHERE c.id = ANY(CAST(:ids AS bigint[])) ORDER BY c.id
+                ON CONFLICT (message_id) DO NOTHING"""),
+        {"ids": list(claim_ids), "paid_on": paid_on},
+    )
+
+
+# ---- exports ----------------------------------------------------------------------------------
+
+# Visible to an export: written by a transaction that had finished when its first page was read.
+_IN_EXPORT = "pg_visible_in_snapshot(CAST(CAST({t}.txid AS text) AS xid8), CAST(CAST(:snapshot AS text) AS pg_snapshot))"
+
+
+async def export_snapshot(session: AsyncSession) -> str:
+    """The high-water mark of a new export: the current snapshot (``xmin:xmax:in-flight xids``)."""
+    return str(await session.scalar(text("SELECT CAST(pg_current_snapshot() AS text)")))
+
+
+async def export_claims(session: AsyncSession, *, snapshot: str, after_id: int, prefix: str | None, bank_id: str | None,
+                        filed_from: date | None, filed_to: date | None, limit: int) -> list[Row]:
+    return await _rows(session, f"""
+        SELECT c.id, c.loan_id, c.bank_id, c.borrower_type, c.village_code, c.county_code, f.code AS fund_code,
+               c.business_date AS filed_on, c.status, c.paid_at, c.days_past_due, c.covered_principal, c.covered_interest,
+               c.loss, c.government_part, c.recovered
+        FROM claims c JOIN funds f ON f.id = c.fund_id
+        WHERE c.id > :after AND {_IN_EXPORT.format(t="c")}
+          AND (CAST(:p AS text) IS NULL OR c.village_code LIKE :p || '%') AND (CAST(:b AS text) IS NULL OR c.bank_id = :b)
+          AND (CAST(:a AS date) IS NULL OR c.business_date >= :a) AND (CAST(:z AS date) IS NULL OR c.business_date <= :z)
+        ORDER BY c.id LIMIT :limit""", snapshot=snapshot, after=after_id, p=prefix, b=bank_id, a=filed_from, z=filed_to, limit=limit)
+
+
+async def claim_part_rows(session: AsyncSession, claim_ids: Sequence[int]) -> list[Row]:
+    """Each claim's parts with their settlement status (government: the claim's; others: the obligation's)."""
+    return await _rows(session, """
+        SELECT p.claim_id, p.party, p.party_account, p.share, p.amount, p.recovered,
+               CASE WHEN p.party = 'government' THEN c.status ELSE o.status END AS status
+        FROM claim_parts p JOIN claims c ON c.id = p.claim_id
+        LEFT JOIN obligations o ON o.claim_id = p.claim_id AND o.party = p.party
+        WHERE p.claim_id = ANY(CAST(:ids AS bigint[])) ORDER BY p.claim_id, p.position""", ids=list(claim_ids))
+
+
+async def export_breaker_changes(session: AsyncSession, *, snapshot: str, after_id: int, prefix: str | None,
+                                 changed_from: date | None, changed_to: date | None, limit: int) -> list[Row]:
+    return await _rows(session, f"""
+        SELECT h.id, h.level, h.code, h.county_code, h.from_state, h.to_state, h.ratio, h.threshold, h.rule,
+               h.business_date AS changed_on, h.at, h.actor, h.reason
+        FROM breaker_history h
+        WHERE h.id > :after AND {_IN_EXPORT.format(t="h")}
+          AND (CAST(:p AS text) IS NULL OR h.code LIKE :p || '%')
+          AND (CAST(:a AS date) IS NULL OR h.business_date >= :a) AND (CAST(:z AS date) IS NULL OR h.business_date <= :z)
+        ORDER BY h.id LIMIT :limit""", snapshot=snapshot, after=after_id, p=prefix, a=changed_from, z=changed_to, limit=limit)
+
+
+# ---- business metrics ---------------------------------------------------------------------------
+
+
+async def metric_funds(session: AsyncSession) -> list[Row]:
+    """Per fund: balance and covered outstanding (one grouped pass over the live covered loans)."""
+    return await _rows(session, """
+        SELECT f.code, f.county_code, f.balance, coalesce(x.covered, 0) AS covered_outstanding
+        FROM funds f LEFT JOIN (
+          SELECT county_code, sum(covered_principal) AS covered FROM exposures
+          WHERE covered AND status IN ('active', 'overdue', 'defaulted') GROUP BY county_code) x ON x.county_code = f.county_code
+        ORDER BY f.code""")

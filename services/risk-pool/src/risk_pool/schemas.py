@@ -511,7 +511,9 @@ class BreakerMapEntry(BaseModel):
 class RiskFigures(BaseModel):
     region: str | None
     business_date: date | None
-    funds: list[FundFigure]
+    funds: list[FundFigure] = Field(description="the funds covering the region: its county fund(s) and the city fund above")
+    breaker_state: Literal["open", "broken"] | None = Field(
+        None, description="熔断 state of the region itself when it is a village or township (null for a county or no region)")
     claims: int
     loss_claimed: Money
     recovered: Money

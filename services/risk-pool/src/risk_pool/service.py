@@ -8,11 +8,14 @@ the scheme); officers and monitors read their region.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -303,6 +306,8 @@ async def _pay_waiting(session: AsyncSession, *, fund_id: int, on: date, by: str
     )
     entry_by_claim = {c["id"]: e for c, e in zip(with_money, entry_ids, strict=True)}
     await repo.mark_claims_paid(session, [c["id"] for c in payable], [entry_by_claim.get(c["id"], 0) for c in payable])
+    # the bank hears of it by webhook (claim.settled), announced in this same transaction
+    await repo.enqueue_claims_settled(session, claim_ids=[c["id"] for c in payable], paid_on=on)
     return len(payable)
 
 
@@ -430,6 +435,20 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
     tripped = await _evaluate_breakers(session, villages=villages, today=today)
     return {"received": len(events), "applied": len(todo), "skipped_seqs": skipped, "ignored_seqs": ignored, "villages_touched": len(villages),
             "breakers_tripped": tripped, "business_date": today}
+
+
+_EVENT_LIST = TypeAdapter(list[LoanEventIn])
+
+
+async def apply_loan_events(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """The loan-event consumer's ``apply``: a page of applications' log, in the consumer's
+    transaction (which also moves its cursor). An event that does not parse stops the batch (it is
+    retried, and shows as consumer failures and lag) rather than being skipped silently."""
+    try:
+        parsed = _EVENT_LIST.validate_python(events)
+    except ValidationError as exc:
+        raise InvalidInput(f"loan events do not parse: {exc.errors()[:3]}") from exc
+    await apply_events(session=session, events=parsed)
 
 
 def _cap(scheme_by_id: dict[int, Any], scheme_id: int | None) -> Decimal | None:
@@ -922,7 +941,119 @@ async def figures(*, session: AsyncSession, principal: Principal, region: str | 
         parties = [p for p in parties if p["party_account"] == principal.subject]
     counts = await repo.breaker_counts(session, prefix)
     broken = await repo.list_breakers(session, prefix=prefix, level=None, state="broken", after="", limit=10_000)
+    breaker_state = None
+    if region and division_level(region) in ("village", "township"):
+        own = (await repo.breakers(session, division_level(region), [region])).get(region)
+        breaker_state = own["state"] if own is not None else "open"  # an unknown village or township is open
     return {"region": region or principal.region, "business_date": await repo.business_date(session), "funds": funds,
+            "breaker_state": breaker_state,
             "claims": claims["claims"], "loss_claimed": claims["loss"], "recovered": claims["recovered"], "by_party": parties,
             "villages_broken": counts.get("village", 0), "townships_broken": counts.get("township", 0),
             "breaker_map": [{"level": b["level"], "code": b["code"], "state": b["state"], "ratio": b["ratio"]} for b in broken]}
+
+
+# ---- exports for departments and regulators ----------------------------------------------------
+
+PARTIES = ("government", "bank", "insurer", "guarantor", "reguarantor")
+CLAIM_EXPORT_COLUMNS = (
+    "claim_id", "loan_id", "bank_id", "borrower_type", "village_code", "county_code", "fund_code", "filed_on", "status", "paid_at",
+    "days_past_due", "covered_principal", "covered_interest", "loss", "government_part", "recovered",
+    *(f"{p}_{field}" for p in PARTIES for field in ("account", "share", "amount", "recovered", "status")),
+)
+BREAKER_EXPORT_COLUMNS = ("change_id", "level", "code", "county_code", "from_state", "to_state", "ratio", "threshold", "rule",
+                          "changed_on", "at", "actor", "reason")
+
+
+def _export_window(principal: Principal, region: str | None, period_from: date | None, period_to: date | None) -> str | None:
+    if period_from and period_to and period_to < period_from:
+        raise InvalidInput("to must not be before from", errors=[{"field": "to", "message": "before from"}])
+    if region:
+        principal.require_region(region)
+        return region_prefix(region)
+    return _region_prefix(principal)
+
+
+_SNAPSHOT = re.compile(r"^\d{1,20}:\d{1,20}:(\d{1,20}(,\d{1,20})*)?$")
+
+
+def _export_cursor(snapshot: str, last_id: int) -> str:
+    """Opaque: the first page's snapshot (the high-water mark) and the last key sent."""
+    return base64.urlsafe_b64encode(f"{snapshot}|{last_id}".encode()).decode().rstrip("=")
+
+
+def _read_export_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        snapshot, last = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        last_id = int(last)
+    except ValueError:
+        raise InvalidInput(f"cursor {cursor[:40]!r} is not one this service issued", errors=[{"field": "cursor", "message": "invalid cursor"}]) from None
+    if not _SNAPSHOT.match(snapshot) or not 0 <= last_id < 2**62:
+        raise InvalidInput(f"cursor {cursor[:40]!r} is not one this service issued", errors=[{"field": "cursor", "message": "invalid cursor"}])
+    return snapshot, last_id
+
+
+async def _export_start(session: AsyncSession, cursor: str | None) -> tuple[str, int]:
+    if cursor:
+        return _read_export_cursor(cursor)
+    return await repo.export_snapshot(session), 0
+
+
+async def export_claims(*, session: AsyncSession, principal: Principal, region: str | None, period_from: date | None,
+                        period_to: date | None, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One row per claim with its parts (by party), filed in the period, in the region; a bank its
+    own claims. Keyset-paged on the claim id under the first page's snapshot (a fixed set)."""
+    if principal.has_role(*OUTSIDE_PARTY_ROLES) and not _is_admin(principal):
+        raise Forbidden("insurers and guarantors export their obligations' claims through /v1/obligations")
+    bank_id = principal.bank_id if principal.has_role("bank") and not _is_admin(principal) else None
+    if principal.has_role("bank") and not bank_id and not _is_admin(principal):
+        raise Forbidden("a bank token without bank_id sees no claims")
+    prefix = _export_window(principal, region, period_from, period_to)
+    snapshot, after = await _export_start(session, cursor)
+    rows = await repo.export_claims(session, snapshot=snapshot, after_id=after, prefix=prefix, bank_id=bank_id,
+                                    filed_from=period_from, filed_to=period_to, limit=limit)
+    parts: dict[int, dict[str, Any]] = {}
+    for p in await repo.claim_part_rows(session, [r["id"] for r in rows]):
+        parts.setdefault(p["claim_id"], {})[p["party"]] = p
+    items = []
+    for r in rows:
+        item = {"claim_id": r["id"], **{k: r[k] for k in CLAIM_EXPORT_COLUMNS[1:16]}}
+        for party in PARTIES:
+            part = parts.get(r["id"], {}).get(party)
+            for field, key in (("account", "party_account"), ("share", "share"), ("amount", "amount"), ("recovered", "recovered"),
+                               ("status", "status")):
+                item[f"{party}_{field}"] = part[key] if part is not None else None
+        items.append(item)
+    next_cursor = _export_cursor(snapshot, rows[-1]["id"]) if len(rows) == limit else None
+    return items, next_cursor
+
+
+async def export_breaker_changes(*, session: AsyncSession, principal: Principal, region: str | None, period_from: date | None,
+                                 period_to: date | None, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One row per breaker trip or reinstatement (熔断 / 恢复) on a business date in the period."""
+    prefix = _export_window(principal, region, period_from, period_to)
+    snapshot, after = await _export_start(session, cursor)
+    rows = await repo.export_breaker_changes(session, snapshot=snapshot, after_id=after, prefix=prefix, changed_from=period_from,
+                                             changed_to=period_to, limit=limit)
+    items = [{"change_id": r["id"], **{k: r[k] for k in BREAKER_EXPORT_COLUMNS[1:]}} for r in rows]
+    next_cursor = _export_cursor(snapshot, rows[-1]["id"]) if len(rows) == limit else None
+    return items, next_cursor
+
+
+# ---- business metrics --------------------------------------------------------------------------
+
+
+async def business_metrics(*, session: AsyncSession) -> dict[str, Any]:
+    """The gauges' values: per fund its balance and leverage used (county funds), and how many
+    villages and townships are broken now. A handful of small aggregate queries."""
+    today = await _today(session)
+    balances: dict[str, Decimal] = {}
+    leverage_used: dict[str, Decimal] = {}
+    for f in await repo.metric_funds(session):
+        balances[f["code"]] = f["balance"]
+        leverage = await _household_leverage(session, f["county_code"], today)
+        if leverage is not None:
+            leverage_used[f["code"]] = domain.leverage_used(covered_outstanding=f["covered_outstanding"], leverage=leverage,
+                                                            balance=f["balance"])
+    counts = await repo.breaker_counts(session, None)
+    return {"balances": balances, "leverage_used": leverage_used,
+            "broken": {"village": counts.get("village", 0), "township": counts.get("township", 0)}}

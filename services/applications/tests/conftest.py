@@ -1,3 +1,4 @@
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ def fakes() -> Fakes:
 
 def build_app(tokens: TokenFactory, fakes: Fakes) -> FastAPI:
     return create_app(
-        Settings(environment="test", initial_business_date=START, call_deadline_seconds=2.0),
+        Settings(environment="test", initial_business_date=START, call_deadline_seconds=2.0, background_workers=False),
         keys=tokens.keyset(),
         credit_rating_transport=httpx.MockTransport(fakes.credit_rating),
         risk_pool_transport=httpx.MockTransport(fakes.risk_pool),
@@ -358,7 +359,21 @@ async def move_date(client: httpx.AsyncClient, who: Who, day: str) -> dict[str, 
     return resp.json()
 
 
-async def events(client: httpx.AsyncClient, who: Who, after: int = 0) -> list[dict[str, Any]]:
-    resp = await client.get(f"/v1/loan-events?after={after}&limit=1000", headers=who.service())
+async def events(client: httpx.AsyncClient, who: Who, after: str = "") -> list[dict[str, Any]]:
+    resp = await client.get("/v1/loan-events", params={"after": after, "limit": 1000}, headers=who.service())
     assert resp.status_code == 200, resp.text
     return resp.json()["items"]
+
+
+async def committed_events(client: httpx.AsyncClient, who: Who, *, at_least: int, after: str = "") -> dict[str, Any]:
+    """A page of the log once ``at_least`` events are visible. With real commits an event becomes
+    visible only when every transaction older than it has ended, anywhere on the server (other
+    test databases share it), so the reader polls, as a consumer does."""
+    for _ in range(400):
+        resp = await client.get("/v1/loan-events", params={"after": after, "limit": 1000}, headers=who.service())
+        assert resp.status_code == 200, resp.text
+        page: dict[str, Any] = resp.json()
+        if len(page["items"]) >= at_least:
+            return page
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} events became visible: {page}")

@@ -54,6 +54,7 @@ from applications.schemas import (
     LoanOut,
     LoanPage,
     NoteIn,
+    OverviewOut,
     ReasonIn,
     RecommendationIn,
     RegionOut,
@@ -73,6 +74,9 @@ IMPORT_TYPES = frozenset({"text/csv", "application/x-ndjson"})
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+# The gateway requires an Idempotency-Key on these and replays duplicates; the bank reference and
+# the state checks stay the second wall.
+MONEY_MOVING: dict[str, Any] = {"x-money-moving": True}
 
 
 def get_settings(request: Request) -> Settings:
@@ -368,6 +372,7 @@ async def withdraw(application_id: Id, body: NoteIn, session: Session, settings:
     response_model=LoanOut,
     status_code=201,
     summary="The bank disburses: the loan is created",
+    openapi_extra=MONEY_MOVING,
     responses={**STEP_ERRORS, **problem_responses(DateInPast)},
 )
 async def disburse(application_id: Id, body: DisbursementIn, session: Session, settings: AppSettings, principal: scoped("applications:write")) -> LoanOut:
@@ -393,6 +398,62 @@ async def list_loans(
     return LoanPage(items=items, next_cursor=next_cursor)
 
 
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "one page; the next page's cursor is in the X-Next-Cursor header (absent on the last page)",
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}},
+        "headers": {"X-Next-Cursor": {"schema": {"type": "string"}, "description": "pass as ?cursor= for the next page"}},
+    },
+    **problem_responses(InvalidInput, Forbidden),
+}
+ExportLimit = Annotated[int, Query(ge=1, le=10_000, description="rows per page")]
+Period = Annotated[date | None, Query(description="first day of the period (inclusive)")]
+
+
+def _export_response(page: service.ExportPage) -> Response:
+    headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}
+    return Response(content=page.body, media_type=page.media_type, headers=headers)
+
+
+# declared before /loans/{loan_id} so that "export" is never read as a loan id
+@router.get("/loans/export", response_class=Response, summary="Export loans disbursed in a period (NDJSON or CSV, keyset-paged)", responses=EXPORT_RESPONSES)
+async def export_loans(
+    session: Session,
+    settings: AppSettings,
+    principal: scoped("applications:read"),
+    region: Code | None = None,
+    since: Annotated[date | None, Query(alias="from", description="first disbursement date (inclusive)")] = None,
+    until: Annotated[date | None, Query(alias="to", description="last disbursement date (inclusive)")] = None,
+    format: Literal["ndjson", "csv"] = "ndjson",
+    limit: ExportLimit = 1000,
+    cursor: str | None = None,
+) -> Response:
+    page = await service.export_loans(
+        session=session, settings=settings, principal=principal, region=region, since=since, until=until, limit=limit, cursor=cursor, fmt=format
+    )
+    return _export_response(page)
+
+
+@router.get(
+    "/loans/repayments/export", response_class=Response, summary="Export repayments by value date (NDJSON or CSV, keyset-paged)", responses=EXPORT_RESPONSES
+)
+async def export_repayments(
+    session: Session,
+    settings: AppSettings,
+    principal: scoped("applications:read"),
+    region: Code | None = None,
+    since: Annotated[date | None, Query(alias="from", description="first value date (inclusive)")] = None,
+    until: Annotated[date | None, Query(alias="to", description="last value date (inclusive)")] = None,
+    format: Literal["ndjson", "csv"] = "ndjson",
+    limit: ExportLimit = 1000,
+    cursor: str | None = None,
+) -> Response:
+    page = await service.export_repayments(
+        session=session, settings=settings, principal=principal, region=region, since=since, until=until, limit=limit, cursor=cursor, fmt=format
+    )
+    return _export_response(page)
+
+
 @router.get("/loans/{loan_id}", response_model=LoanOut, summary="One loan with its schedule", responses=problem_responses(UnknownLoan, Forbidden))
 async def get_loan(loan_id: Id, session: Session, settings: AppSettings, principal: scoped("applications:read")) -> LoanOut:
     return await service.get_loan(session=session, settings=settings, principal=principal, loan_id=loan_id)
@@ -406,6 +467,7 @@ LOAN_ERRORS = problem_responses(UnknownLoan, LoanStateConflict, Forbidden, Inval
     response_model=RepaymentOut,
     status_code=201,
     summary="Record a repayment (the loan's bank); a repeated bank_reference returns the first recording with 200",
+    openapi_extra=MONEY_MOVING,
     responses={**LOAN_ERRORS, 200: {"description": "the bank reference was already recorded: the first recording"}},
 )
 async def record_repayment(
@@ -416,17 +478,31 @@ async def record_repayment(
     return out
 
 
-@router.post("/loans/{loan_id}/extension", response_model=LoanOut, summary="展期: extend the maturity (the loan's bank)", responses=LOAN_ERRORS)
+@router.post(
+    "/loans/{loan_id}/extension",
+    response_model=LoanOut,
+    summary="展期: extend the maturity (the loan's bank)",
+    responses=LOAN_ERRORS,
+    openapi_extra=MONEY_MOVING,
+)
 async def extend(loan_id: Id, body: ExtensionIn, session: Session, settings: AppSettings, principal: scoped("applications:write")) -> LoanOut:
     return await service.extend(session=session, settings=settings, principal=principal, loan_id=loan_id, months=body.months)
 
 
-@router.post("/loans/{loan_id}/renewal", response_model=LoanOut, summary="续贷: renew the outstanding principal (the loan's bank)", responses=LOAN_ERRORS)
+@router.post(
+    "/loans/{loan_id}/renewal",
+    response_model=LoanOut,
+    summary="续贷: renew the outstanding principal (the loan's bank)",
+    responses=LOAN_ERRORS,
+    openapi_extra=MONEY_MOVING,
+)
 async def renew(loan_id: Id, body: RenewalIn, session: Session, settings: AppSettings, principal: scoped("applications:write")) -> LoanOut:
     return await service.renew(session=session, settings=settings, principal=principal, loan_id=loan_id, term_months=body.term_months)
 
 
-@router.post("/loans/{loan_id}/write-off", response_model=LoanOut, summary="核销 a defaulted loan (the loan's bank)", responses=LOAN_ERRORS)
+@router.post(
+    "/loans/{loan_id}/write-off", response_model=LoanOut, summary="核销 a defaulted loan (the loan's bank)", responses=LOAN_ERRORS, openapi_extra=MONEY_MOVING
+)
 async def write_off(loan_id: Id, session: Session, settings: AppSettings, principal: scoped("applications:write")) -> LoanOut:
     return await service.write_off(session=session, settings=settings, principal=principal, loan_id=loan_id)
 
@@ -439,17 +515,17 @@ async def report_diversion(loan_id: Id, body: ReasonIn, session: Session, settin
 @router.get(
     "/loan-events",
     response_model=LoanEventPage,
-    summary="The loan event log, after a sequence number (scope internal)",
+    summary="The loan event log after a cursor, only events that can no longer be overtaken (scope internal)",
     responses=problem_responses(InvalidInput, Forbidden),
 )
 async def loan_events(
     session: Session,
     principal: scoped("internal"),
-    after: Annotated[str, Query(max_length=20, description="a seq, or empty for the start")] = "",
+    after: Annotated[str, Query(max_length=40, description='the next_cursor of the previous page ("txid:seq"), or empty for the beginning')] = "",
     limit: Limit = 500,
 ) -> LoanEventPage:
-    items, next_after, remaining = await service.loan_events(session=session, after=after, limit=limit)
-    return LoanEventPage(items=[LoanEventOut(**i) for i in items], next_after=next_after, next_cursor=str(next_after), remaining=remaining)
+    items, next_cursor, remaining = await service.loan_events(session=session, after=after, limit=limit)
+    return LoanEventPage(items=[LoanEventOut(**i) for i in items], next_cursor=next_cursor, remaining=remaining)
 
 
 # ---- figures ----
@@ -473,3 +549,13 @@ async def amounts(
 @router.get("/lending-figures/approval-times", response_model=ApprovalTimesOut, summary="Approval time percentiles in business days")
 async def approval_times(session: Session, principal: FigureReader, region: Code) -> ApprovalTimesOut:
     return await service.approval_times(session=session, principal=principal, region=region)
+
+
+@router.get(
+    "/lending-figures/overview",
+    response_model=OverviewOut,
+    summary="户贷率, loans outstanding and 不良 of a region of any level (the gateway's overview)",
+    responses=problem_responses(InvalidInput, Forbidden),
+)
+async def overview(session: Session, settings: AppSettings, principal: FigureReader, region: Code) -> OverviewOut:
+    return await service.overview(session=session, settings=settings, principal=principal, region=region)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -473,6 +473,7 @@ def enterprise_eligibility(
 # ---- the approval chain -------------------------------------------------------------------------
 
 OPEN_STATUSES = ("submitted", "attested", "reviewed", "confirmed", "recommended", "approved")
+APPLICATION_STATES = (*OPEN_STATUSES, "declined", "disbursed", "rejected", "withdrawn")
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "attest": (("submitted",), "attested"),  # 村级: village secretary, resident secretary, credit officer
     "review": (("attested",), "reviewed"),  # 乡镇审核
@@ -633,3 +634,31 @@ def renewal_plan(
 
 def money_str(value: Decimal) -> str:
     return f"{quantize_fen(value):.2f}"
+
+
+# ---- notifications and figures ----
+
+
+def recommended_payload(app: Any, *, recommended_on: date) -> dict[str, Any]:
+    """The ``application.recommended`` webhook: what the recommended bank needs to start its own
+    review (银行自主审批); ``bank_id`` tells the gateway which bank to notify."""
+    borrower = {"household_id": app.household_id} if app.borrower_type == "household" else {"enterprise_id": app.enterprise_id}
+    return {
+        "bank_id": app.bank_id,
+        "application_id": app.application_id,
+        "borrower_type": app.borrower_type,
+        **borrower,
+        "village_code": app.village_code,
+        "amount": money_str(app.amount),
+        "term_months": app.term_months,
+        "purpose": app.purpose,
+        "industry": app.industry,
+        "recommended_on": recommended_on.isoformat(),
+    }
+
+
+def share(part: Decimal | int, whole: Decimal | int, places: int = 4) -> Decimal:
+    """part ÷ whole to ``places`` decimals, half-up; 0 when there is no whole (户贷率, NPL ratio)."""
+    if not whole:
+        return Decimal(0).quantize(Decimal(1).scaleb(-places))
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)

@@ -12,10 +12,23 @@ from fastapi import FastAPI
 from applications.api import IMPORT_TYPES, router
 from applications.clients.credit_rating import CreditRatingClient
 from applications.clients.risk_pool import RiskPoolClient
+from applications.metrics import refresher_hook
 from applications.service import Clients
 from applications.settings import Settings
 from kit.app import create_service_app
 from kit.auth import KeySet
+from kit.outbox import Send, http_sender, relay_hook
+from kit.service_token import service_token_from
+
+
+def webhook_sender(app: FastAPI) -> Send | None:
+    """Relay the outbox to the gateway's webhook intake with this service's own token; off without
+    background workers or a service account."""
+    settings: Settings = app.state.settings
+    token = service_token_from(settings) if settings.background_workers else None
+    if token is None:
+        return None
+    return http_sender(url=f"{settings.gateway_url}/v1/webhooks/events", token=token)
 
 
 def create_app(
@@ -53,7 +66,7 @@ def create_app(
         keys=keys,
         content_types=IMPORT_TYPES,
         body_limits={"/v1/households/import": settings.import_max_bytes, "/v1/regions/import": 64 * 1024 * 1024},
-        hooks=[close_clients],
+        hooks=[close_clients, relay_hook(send_of=webhook_sender), refresher_hook()],
     )
     app.state.clients = clients
     return app

@@ -12,7 +12,17 @@ from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Column, Date, DateTime, ForeignKey, Identity, Numeric, SmallInteger, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import UserDefinedType
 from sqlmodel import Field, SQLModel
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id (``pg_current_xact_id()``), comparable with a snapshot's xmin."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
 
 
 def _money(nullable: bool = False) -> Any:
@@ -241,5 +251,6 @@ class LoanEvent(SQLModel, table=True):
     type: str = Field(sa_column=Column(Text, nullable=False))
     business_date: date = Field(sa_column=Column(Date, nullable=False))
     data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
-    txid: int = Field(sa_column=Column(BigInteger, nullable=False, server_default=func.txid_current()))
+    # the writing transaction: readers take only events of transactions below their snapshot's xmin
+    txid: int = Field(sa_column=Column(Xid8(), nullable=False, server_default=func.pg_current_xact_id()))
     recorded_at: datetime = Field(sa_column=_created())

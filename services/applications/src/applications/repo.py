@@ -24,8 +24,18 @@ from applications.models import (
     Region,
     Repayment,
 )
+from kit import outbox
 
 CLOSED_LOAN_STATUSES = ("closed", "written_off")
+OPEN_LOAN_STATUSES = ("active", "overdue", "defaulted")
+NON_PERFORMING_DAYS = 90
+
+# Days past due of loan ``l`` at :bd: from its earliest installment still unpaid and already due.
+_DAYS_PAST_DUE = """COALESCE((SELECT :bd - min(i.due_date) FROM loan_installments i
+                             WHERE i.loan_id = l.loan_id AND i.due_date < :bd
+                               AND (i.interest_paid < i.interest_due OR i.principal_paid < i.principal_due)), 0)"""
+# 不良: in default, or 90 days or more past due
+_NON_PERFORMING = f"(l.status = 'defaulted' OR (l.status = 'overdue' AND {_DAYS_PAST_DUE} >= {NON_PERFORMING_DAYS}))"
 
 
 def code_range(prefix: str) -> tuple[str, str]:
@@ -79,9 +89,23 @@ WITH dpd AS (
 """
 
 
+async def _lock_delinquent(session: AsyncSession, params: dict[str, Any], condition: str) -> None:
+    """Row-lock the loans a date move marks, in loan_id order, before their events are written: a
+    repayment in flight finishes first (its event comes before ours in the log) or waits for us,
+    and the event and the status change that follow read the same loan state."""
+    await session.execute(
+        text(
+            _DELINQUENCY
+            + f"SELECT l.loan_id FROM loans l JOIN dpd d USING (loan_id) JOIN threshold t USING (loan_id) WHERE {condition} ORDER BY l.loan_id FOR UPDATE OF l"
+        ),
+        params,
+    )
+
+
 async def mark_overdue(session: AsyncSession, *, bd: date, default_days: int) -> int:
     """Active loans with a late installment become overdue; one ``overdue`` event each."""
     params = {"bd": bd, "default_days": default_days}
+    await _lock_delinquent(session, params, "l.status = 'active'")
     await session.execute(
         text(
             _DELINQUENCY
@@ -92,7 +116,7 @@ async def mark_overdue(session: AsyncSession, *, bd: date, default_days: int) ->
                  'days_past_due', d.days_past_due,
                  'outstanding_principal', to_char(l.outstanding_principal, 'FM999999999999999990.00'),
                  'overdue_principal', to_char(d.overdue_principal, 'FM999999999999999990.00')),
-               txid_current()
+               pg_current_xact_id()
           FROM loans l JOIN dpd d USING (loan_id)
          WHERE l.status = 'active'
          ORDER BY l.loan_id"""
@@ -110,6 +134,7 @@ async def mark_defaulted(session: AsyncSession, *, bd: date, default_days: int) 
     """Overdue loans at the default threshold (90 days by default) are in default; one ``defaulted`` event each.
     The default date is the day the threshold was reached, whatever size the date step."""
     params = {"bd": bd, "default_days": default_days}
+    await _lock_delinquent(session, params, "l.status = 'overdue' AND d.days_past_due >= t.default_days")
     await session.execute(
         text(
             _DELINQUENCY
@@ -121,7 +146,7 @@ async def mark_defaulted(session: AsyncSession, *, bd: date, default_days: int) 
                  'default_date', to_char(d.first_unpaid + t.default_days, 'YYYY-MM-DD'),
                  'outstanding_principal', to_char(l.outstanding_principal, 'FM999999999999999990.00'),
                  'unpaid_interest', to_char(d.unpaid_interest, 'FM999999999999999990.00')),
-               txid_current()
+               pg_current_xact_id()
           FROM loans l JOIN dpd d USING (loan_id) JOIN threshold t USING (loan_id)
          WHERE l.status = 'overdue' AND d.days_past_due >= t.default_days
          ORDER BY l.loan_id"""
@@ -673,7 +698,7 @@ async def append_event(session: AsyncSession, *, loan_id: str, type_: str, busin
     await session.execute(
         text(
             """INSERT INTO loan_events (loan_id, type, business_date, data, txid)
-               SELECT l.loan_id, :type, :bd, loan_event_data(l) || CAST(:extra AS jsonb), txid_current()
+               SELECT l.loan_id, :type, :bd, loan_event_data(l) || CAST(:extra AS jsonb), pg_current_xact_id()
                  FROM loans l WHERE l.loan_id = :loan_id"""
         ),
         {"loan_id": loan_id, "type": type_, "bd": business_date, "extra": json.dumps(extra, ensure_ascii=False)},
@@ -695,16 +720,36 @@ async def get_repayment(session: AsyncSession, repayment_id: int) -> Repayment |
     return await session.get(Repayment, repayment_id)
 
 
-async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[dict[str, Any]]:
+# Safe reading of the event log. Sequence numbers are taken at insert and commit out of order: a
+# reader past seq 12 would never see a seq 11 committed later. Reading by (txid, seq) and only
+# events of transactions below the snapshot's xmin (every transaction still running, or starting
+# later, has txid >= xmin) means nothing can ever commit behind a cursor. A transaction's own events
+# are visible to it as well (a reader never writes, so in service this adds nothing; it lets a
+# transaction page through what it has just written).
+_VISIBLE = "(txid < pg_snapshot_xmin(pg_current_snapshot()) OR txid = pg_current_xact_id_if_assigned())"
+
+
+async def list_events(session: AsyncSession, *, after: tuple[int, int], limit: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        text("SELECT seq, loan_id, type, business_date, data FROM loan_events WHERE seq > :after ORDER BY seq LIMIT :limit"),
-        {"after": after, "limit": limit},
+        text(
+            f"""SELECT seq, loan_id, type, business_date, data, txid::text AS txid
+                  FROM loan_events
+                 WHERE (txid, seq) > (CAST(:txid AS xid8), :seq) AND {_VISIBLE}
+                 ORDER BY txid, seq LIMIT :limit"""
+        ),
+        {"txid": after[0], "seq": after[1], "limit": limit},
     )
     return [dict(r._mapping) for r in rows]
 
 
-async def count_events_after(session: AsyncSession, *, after: int) -> int:
-    return int(await session.scalar(text("SELECT count(*) FROM loan_events WHERE seq > :after"), {"after": after}) or 0)
+async def count_events_after(session: AsyncSession, *, after: tuple[int, int]) -> int:
+    return int(
+        await session.scalar(
+            text(f"SELECT count(*) FROM loan_events WHERE (txid, seq) > (CAST(:txid AS xid8), :seq) AND {_VISIBLE}"),
+            {"txid": after[0], "seq": after[1]},
+        )
+        or 0
+    )
 
 
 # ---- figures ----
@@ -758,3 +803,135 @@ async def approval_times(session: AsyncSession, *, prefix: str) -> dict[str, Any
         )
     ).one()
     return dict(row._mapping)
+
+
+async def overview(session: AsyncSession, *, prefix: str, bd: date) -> dict[str, Any]:
+    """The overview inputs of one region (any level), a few aggregates in one statement."""
+    lo, hi = code_range(prefix)
+    row = (
+        await session.execute(
+            text(
+                f"""WITH h AS (SELECT household_id FROM households WHERE status IN ('poor', 'exited') AND village_code BETWEEN :lo AND :hi),
+                         l AS (SELECT l.outstanding_principal, {_NON_PERFORMING} AS non_performing
+                                 FROM loans l WHERE l.status IN ('active', 'overdue', 'defaulted') AND l.village_code BETWEEN :lo AND :hi)
+                    SELECT (SELECT count(*) FROM h) AS registered_households,
+                           (SELECT count(*) FROM h WHERE EXISTS (SELECT 1 FROM loans x WHERE x.household_id = h.household_id)) AS borrowing_households,
+                           (SELECT coalesce(sum(outstanding_principal), 0) FROM l) AS loans_outstanding,
+                           (SELECT coalesce(sum(outstanding_principal) FILTER (WHERE non_performing), 0) FROM l) AS non_performing_outstanding,
+                           (SELECT count(*) FROM l) AS loans_active"""
+            ),
+            {"lo": lo, "hi": hi, "bd": bd},
+        )
+    ).one()
+    return dict(row._mapping)
+
+
+# ---- business metrics (refreshed in the background, never per scrape) ----
+
+
+async def applications_by_state(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(text("SELECT status, count(*) FROM applications GROUP BY status"))
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+async def lending_by_county(session: AsyncSession, *, bd: date) -> list[tuple[str, Decimal, Decimal]]:
+    """(county, outstanding principal, of it non-performing) per county that has had a loan (0 once all are repaid)."""
+    rows = await session.execute(
+        text(
+            f"""SELECT l.county_code,
+                       coalesce(sum(l.outstanding_principal) FILTER (WHERE l.status IN ('active', 'overdue', 'defaulted')), 0),
+                       coalesce(sum(l.outstanding_principal) FILTER (WHERE {_NON_PERFORMING}), 0)
+                  FROM loans l GROUP BY l.county_code ORDER BY l.county_code"""
+        ),
+        {"bd": bd},
+    )
+    return [(str(r[0]), Decimal(r[1]), Decimal(r[2])) for r in rows]
+
+
+# ---- outbox ----
+
+
+async def enqueue_message(session: AsyncSession, *, topic: str, payload: dict[str, Any], message_id: str) -> str:
+    return await outbox.enqueue(session, topic=topic, payload=payload, message_id=message_id)
+
+
+async def outbox_messages(session: AsyncSession, *, topic: str) -> list[outbox.OutboxMessage]:
+    rows = await session.execute(select(outbox.OutboxMessage).where(outbox.OutboxMessage.topic == topic).order_by(outbox.OutboxMessage.id))  # type: ignore[arg-type]
+    return list(rows.scalars())
+
+
+# ---- exports (keyset pages on an identity key, bounded by a high-water mark) ----
+
+LOAN_EXPORT_COLUMNS = (
+    "loan_id", "application_id", "borrower_type", "household_id", "enterprise_id", "registered_poor", "village_code", "township_code",
+    "county_code", "bank_id", "principal", "annual_rate", "start_date", "term_months", "maturity_date", "purpose", "industry", "status",
+    "outstanding_principal", "days_past_due",
+)  # fmt: skip
+REPAYMENT_EXPORT_COLUMNS = (
+    "repayment_id", "loan_id", "household_id", "enterprise_id", "village_code", "township_code", "county_code", "bank_id", "bank_reference",
+    "kind", "amount", "value_date", "loan_year", "due_date", "late", "outstanding_principal", "business_date", "recorded_at",
+)  # fmt: skip
+
+
+def _export_filters(*, prefix: str | None, bank_id: str | None, period_column: str, since: date | None, until: date | None) -> tuple[str, dict[str, Any]]:
+    where, params = [], {}
+    if prefix is not None:
+        params["lo"], params["hi"] = code_range(prefix)
+        where.append("l.village_code BETWEEN :lo AND :hi")
+    if bank_id is not None:
+        params["bank_id"] = bank_id
+        where.append("l.bank_id = :bank_id")
+    if since is not None:
+        params["since"] = since
+        where.append(f"{period_column} >= :since")
+    if until is not None:
+        params["until"] = until
+        where.append(f"{period_column} <= :until")
+    return "".join(f" AND {w}" for w in where), params
+
+
+async def loans_high_water(session: AsyncSession) -> int:
+    return int(await session.scalar(text("SELECT coalesce(max(no), 0) FROM loans")) or 0)
+
+
+async def repayments_high_water(session: AsyncSession) -> int:
+    return int(await session.scalar(text("SELECT coalesce(max(id), 0) FROM repayments")) or 0)
+
+
+async def export_loans(
+    session: AsyncSession, *, after: int, high_water: int, limit: int, prefix: str | None, bank_id: str | None, since: date | None, until: date | None, bd: date
+) -> list[dict[str, Any]]:
+    """Loans disbursed in the period, by ``no`` (an identity: unique, increasing, never changed)."""
+    filters, params = _export_filters(prefix=prefix, bank_id=bank_id, period_column="l.start_date", since=since, until=until)
+    rows = await session.execute(
+        text(
+            f"""SELECT l.no AS key, l.loan_id, l.application_id, l.borrower_type, l.household_id, l.enterprise_id, l.registered_poor,
+                       l.village_code, l.township_code, l.county_code, l.bank_id, l.principal, l.annual_rate, l.start_date, l.term_months,
+                       l.maturity_date, l.purpose, l.industry, l.status, l.outstanding_principal,
+                       CASE WHEN l.status IN ('closed', 'written_off') THEN 0 ELSE {_DAYS_PAST_DUE} END AS days_past_due
+                  FROM loans l
+                 WHERE l.no > :after AND l.no <= :high_water{filters}
+                 ORDER BY l.no LIMIT :limit"""
+        ),
+        {**params, "after": after, "high_water": high_water, "limit": limit, "bd": bd},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def export_repayments(
+    session: AsyncSession, *, after: int, high_water: int, limit: int, prefix: str | None, bank_id: str | None, since: date | None, until: date | None
+) -> list[dict[str, Any]]:
+    """Repayments with a value date in the period, by ``id`` (an identity)."""
+    filters, params = _export_filters(prefix=prefix, bank_id=bank_id, period_column="r.value_date", since=since, until=until)
+    rows = await session.execute(
+        text(
+            f"""SELECT r.id AS key, r.id AS repayment_id, r.loan_id, l.household_id, l.enterprise_id, l.village_code, l.township_code,
+                       l.county_code, r.bank_id, r.bank_reference, r.kind, r.amount, r.value_date, r.loan_year, r.due_date, r.late,
+                       r.outstanding_principal, r.business_date, r.recorded_at
+                  FROM repayments r JOIN loans l ON l.loan_id = r.loan_id
+                 WHERE r.id > :after AND r.id <= :high_water{filters}
+                 ORDER BY r.id LIMIT :limit"""
+        ),
+        {**params, "after": after, "high_water": high_water, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]

@@ -347,6 +347,7 @@ class RenewalIn(Strict):
 
 class LoanEventOut(BaseModel):
     seq: int
+    txid: str = Field(description="the writing transaction (xid8); the log is ordered by (txid, seq)")
     loan_id: str
     type: str
     business_date: date
@@ -355,9 +356,8 @@ class LoanEventOut(BaseModel):
 
 class LoanEventPage(BaseModel):
     items: list[LoanEventOut]
-    next_after: int = Field(description="pass as ?after= for the next page (the last seq returned, or the one given)")
-    next_cursor: str = Field(description="next_after as a string (the kit's event consumer reads this)")
-    remaining: int = Field(description="events after this page")
+    next_cursor: str = Field(description='pass as ?after= for the next page: "txid:seq" of the last event, or the cursor given when the page is empty')
+    remaining: int = Field(description="visible events after this page")
 
 
 # ---- figures ----
@@ -388,6 +388,19 @@ class AmountsOut(BaseModel):
     region_code: str
     by: str
     items: list[AmountRow]
+
+
+class OverviewOut(BaseModel):
+    """The gateway's overview inputs for one region (any level)."""
+
+    region: str
+    registered_households: int = Field(description="建档立卡 households, poor or exited")
+    borrowing_households: int = Field(description="of them, those that have had a loan")
+    household_loan_coverage: Decimal = Field(description="户贷率 = borrowing ÷ registered, four decimals")
+    loans_outstanding: Money = Field(description="outstanding principal of open loans")
+    non_performing_outstanding: Money = Field(description="of it, loans in default or 90 days or more past due (不良)")
+    non_performing_ratio: Decimal = Field(description="non_performing_outstanding ÷ loans_outstanding, four decimals")
+    loans_active: int = Field(description="open loans (active, overdue, defaulted)")
 
 
 class ApprovalTimesOut(BaseModel):

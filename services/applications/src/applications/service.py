@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import csv
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from applications import domain, repo
+from applications import domain, metrics, repo
 from applications.clients.credit_rating import CreditRatingClient
 from applications.clients.risk_pool import RiskPoolClient
 from applications.errors import (
@@ -59,6 +60,7 @@ from applications.schemas import (
     LendingPolicyOut,
     LoanOut,
     MemberIO,
+    OverviewOut,
     RegionOut,
     RepaymentIn,
     RepaymentOut,
@@ -992,6 +994,10 @@ async def recommend(*, session: AsyncSession, settings: Settings, clients: Clien
     previous = _advance(app, "recommend")
     app.bank_id = bank_id
     await _step(session, app, principal, "recommend", previous, today, {"bank_id": bank_id})
+    # the bank hears of it by webhook: the message commits with the recommendation or not at all
+    await repo.enqueue_message(
+        session, topic="application.recommended", payload=domain.recommended_payload(app, recommended_on=today), message_id=f"recommended-{app.application_id}"
+    )
     return await _one_out(session, app)
 
 
@@ -1126,21 +1132,26 @@ async def disburse(*, session: AsyncSession, settings: Settings, principal: Prin
         extra={
             "term_months": app.term_months,
             "purpose": app.purpose,
-            "schedule": [
-                {
-                    "loan_year": p.loan_year,
-                    "due_date": p.due_date.isoformat(),
-                    "interest_due": domain.money_str(p.interest_due),
-                    "principal_due": domain.money_str(p.principal_due),
-                }
-                for p in plan
-            ],
+            "schedule": _schedule_data(plan),
         },
     )
     return await get_loan(session=session, settings=settings, principal=principal, loan_id=loan_id)
 
 
 # ---- loans ----
+
+
+def _schedule_data(installments: Iterable[Any]) -> list[dict[str, Any]]:
+    """The schedule as loan events carry it (disbursed, renewed, extended)."""
+    return [
+        {
+            "loan_year": i.loan_year,
+            "due_date": i.due_date.isoformat(),
+            "interest_due": domain.money_str(i.interest_due),
+            "principal_due": domain.money_str(i.principal_due),
+        }
+        for i in sorted(installments, key=lambda i: i.loan_year)
+    ]
 
 
 def _see_loan(principal: Principal, loan: Loan) -> None:
@@ -1237,6 +1248,11 @@ async def list_loans(
 
 
 async def _loan_for_bank(session: AsyncSession, principal: Principal, loan_id: str) -> Loan:
+    # Every loan change takes the loan's row lock (SELECT … FOR UPDATE) before it writes anything,
+    # its event included. A second change of the same loan waits for the first to commit, so its
+    # event follows in (txid, seq), the order the event log is read in: one loan's events keep
+    # their causal order. The lock is the transaction's first write, so its txid is taken no
+    # earlier than the lock (a txid taken before waiting could sort before the holder's).
     loan = await repo.get_loan(session, loan_id, for_update=True)
     if loan is None:
         raise UnknownLoan(f"loan {loan_id} does not exist")
@@ -1387,7 +1403,11 @@ async def extend(*, session: AsyncSession, settings: Settings, principal: Princi
         loan_id=loan_id,
         type_="extended",
         business_date=today,
-        extra={"outstanding_principal": domain.money_str(loan.outstanding_principal), "maturity_date": plan.due_date.isoformat()},
+        extra={
+            "outstanding_principal": domain.money_str(loan.outstanding_principal),
+            "maturity_date": plan.due_date.isoformat(),
+            "schedule": _schedule_data(installments),
+        },
     )
     return loan_out(loan, installments, today)
 
@@ -1436,6 +1456,7 @@ async def renew(*, session: AsyncSession, settings: Settings, principal: Princip
             "outstanding_principal": domain.money_str(loan.outstanding_principal),
             "maturity_date": new[-1].due_date.isoformat(),
             "term_months": term_months,
+            "schedule": _schedule_data([*installments, *added]),
         },
     )
     return loan_out(loan, [*installments, *added], today)
@@ -1458,7 +1479,7 @@ async def write_off(*, session: AsyncSession, settings: Settings, principal: Pri
 
 async def report_diversion(*, session: AsyncSession, settings: Settings, principal: Principal, loan_id: str, reason: str) -> LoanOut:
     """资金挪用: the loan was used outside its purpose; credit-rating turns the event into a deduction or veto."""
-    loan = await repo.get_loan(session, loan_id, for_update=True)
+    loan = await repo.get_loan(session, loan_id, for_update=True)  # the loan's row lock first, as in _loan_for_bank
     if loan is None:
         raise UnknownLoan(f"loan {loan_id} does not exist")
     if principal.has_role("bank") and not principal.has_role("admin"):
@@ -1475,14 +1496,25 @@ async def report_diversion(*, session: AsyncSession, settings: Settings, princip
     return loan_out(loan, installments, today)
 
 
-async def loan_events(*, session: AsyncSession, after: str, limit: int) -> tuple[list[dict[str, Any]], int, int]:
-    """One page of the log after sequence number ``after`` ("" = from the start), and how many remain."""
-    if after.strip() and not after.strip().isdigit():
-        raise InvalidInput("after is a sequence number")
-    start = int(after) if after.strip() else 0
-    items = await repo.list_events(session, after=start, limit=limit)
-    next_after = items[-1]["seq"] if items else start
-    return items, next_after, await repo.count_events_after(session, after=next_after)
+def parse_event_cursor(cursor: str) -> tuple[int, int]:
+    """An event-log cursor is "txid:seq" (the last event read); empty means the beginning."""
+    cursor = cursor.strip()
+    if not cursor:
+        return 0, 0
+    txid, sep, seq = cursor.partition(":")
+    if not sep or not txid.isdigit() or not seq.isdigit() or len(txid) > 19 or len(seq) > 18:
+        raise InvalidInput('after is a cursor "txid:seq" from a previous page, or empty for the beginning', after=cursor)
+    return int(txid), int(seq)
+
+
+async def loan_events(*, session: AsyncSession, after: str, limit: int) -> tuple[list[dict[str, Any]], str, int]:
+    """One page of the log after the cursor, the next cursor, and how many visible events remain."""
+    position = parse_event_cursor(after)
+    items = await repo.list_events(session, after=position, limit=limit)
+    if items:
+        position = (int(items[-1]["txid"]), int(items[-1]["seq"]))
+    next_cursor = f"{position[0]}:{position[1]}" if position != (0, 0) else ""
+    return items, next_cursor, await repo.count_events_after(session, after=position)
 
 
 # ---- figures ----
@@ -1539,3 +1571,167 @@ async def approval_times(*, session: AsyncSession, principal: Principal, region:
         p99_days=dec(r["p99"]),
         max_days=r["max_days"],
     )
+
+
+async def overview(*, session: AsyncSession, settings: Settings, principal: Principal, region: str) -> OverviewOut:
+    """The gateway's overview inputs for a region of any level: 户贷率, lending and 不良."""
+    if principal.has_role("applicant", "bank") and not principal.has_role("admin"):
+        raise Forbidden("figures are for officers, departments and monitors")
+    if division_code_error(region):
+        raise InvalidInput(f"region {region}: {division_code_error(region)}")
+    principal.require_region(region)
+    r = await repo.overview(session, prefix=region_prefix(region), bd=await business_date(session=session, settings=settings))
+    return OverviewOut(
+        region=region,
+        registered_households=r["registered_households"],
+        borrowing_households=r["borrowing_households"],
+        household_loan_coverage=domain.share(r["borrowing_households"], r["registered_households"]),
+        loans_outstanding=r["loans_outstanding"],
+        non_performing_outstanding=r["non_performing_outstanding"],
+        non_performing_ratio=domain.share(r["non_performing_outstanding"], r["loans_outstanding"]),
+        loans_active=r["loans_active"],
+    )
+
+
+# ---- exports for departments and regulators ----
+
+EXPORT_MEDIA_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+_RATE_COLUMNS = frozenset({"annual_rate"})
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    body: bytes
+    media_type: str
+    next_cursor: str | None
+
+
+def _export_cursor(cursor: str | None) -> tuple[int, int | None]:
+    """(last key read, high-water mark); the mark is None on the first page."""
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return 0, None
+    try:
+        value = json.loads(raw)
+        after, mark = int(value["after"]), int(value["mark"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput("cursor is not one this service issued") from exc
+    return after, mark
+
+
+def _export_scope(principal: Principal, region: str | None) -> tuple[str | None, str | None]:
+    """(region prefix, bank) an export is confined to: officers their region, banks their own
+    loans, monitors, the finance bureau and services everything; applicants export nothing."""
+    if principal.has_role("applicant") and not principal.has_role("admin"):
+        raise Forbidden("exports are for departments, banks and regulators")
+    bank_id = None
+    if principal.has_role("bank") and not principal.has_role("admin"):
+        if not principal.bank_id:
+            raise Forbidden("the token names no bank")
+        bank_id = principal.bank_id
+    return _region_filter(principal, region), bank_id
+
+
+def _export_value(column: str, value: Any, *, csv_cell: bool) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.6f}" if column in _RATE_COLUMNS else domain.money_str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if csv_cell and isinstance(value, bool):
+        return "true" if value else "false"
+    if csv_cell and value is None:
+        return ""
+    return value
+
+
+def render_export(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> bytes:
+    """NDJSON (one object per line) or CSV (UTF-8, a header row) of the same rows and columns."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([_export_value(c, row[c], csv_cell=True) for c in columns] for row in rows)
+        return out.getvalue().encode()
+    return "".join(json.dumps({c: _export_value(c, row[c], csv_cell=False) for c in columns}, ensure_ascii=False) + "\n" for row in rows).encode()
+
+
+async def _export(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    region: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int,
+    cursor: str | None,
+    fmt: str,
+    bd: date,
+) -> ExportPage:
+    if since is not None and until is not None and since > until:
+        raise InvalidInput(f"from {since} is after to {until}")
+    prefix, bank_id = _export_scope(principal, region)
+    after, mark = _export_cursor(cursor)
+    if mark is None:  # the first page fixes the set: rows arriving later are not part of this export
+        mark = await (repo.loans_high_water(session) if kind == "loans" else repo.repayments_high_water(session))
+    filters = {"prefix": prefix, "bank_id": bank_id, "since": since, "until": until}
+    if kind == "loans":
+        rows = await repo.export_loans(session, after=after, high_water=mark, limit=limit, bd=bd, **filters)
+        columns = repo.LOAN_EXPORT_COLUMNS
+    else:
+        rows = await repo.export_repayments(session, after=after, high_water=mark, limit=limit, **filters)
+        columns = repo.REPAYMENT_EXPORT_COLUMNS
+    next_cursor = encode_cursor(json.dumps({"after": rows[-1]["key"], "mark": mark})) if len(rows) == limit else None
+    return ExportPage(body=render_export(rows, columns, fmt), media_type=EXPORT_MEDIA_TYPES[fmt], next_cursor=next_cursor)
+
+
+async def export_loans(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    region: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int,
+    cursor: str | None,
+    fmt: str,
+) -> ExportPage:
+    """One row per loan disbursed in the period (start date), with its state at the business date."""
+    bd = await business_date(session=session, settings=settings)
+    return await _export(
+        session=session, principal=principal, kind="loans", region=region, since=since, until=until, limit=limit, cursor=cursor, fmt=fmt, bd=bd
+    )
+
+
+async def export_repayments(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    region: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int,
+    cursor: str | None,
+    fmt: str,
+) -> ExportPage:
+    """One row per repayment with a value date in the period."""
+    bd = await business_date(session=session, settings=settings)
+    return await _export(
+        session=session, principal=principal, kind="repayments", region=region, since=since, until=until, limit=limit, cursor=cursor, fmt=fmt, bd=bd
+    )
+
+
+# ---- business metrics ----
+
+
+async def refresh_business_metrics(*, session: AsyncSession, settings: Settings) -> None:
+    """Set the lending gauges from a few small aggregates (the background refresher calls this)."""
+    states = await repo.applications_by_state(session)
+    for state in domain.APPLICATION_STATES:
+        metrics.APPLICATIONS_BY_STATE.labels(state).set(states.get(state, 0))
+    bd = await business_date(session=session, settings=settings)
+    for county, outstanding, non_performing in await repo.lending_by_county(session, bd=bd):
+        metrics.LOANS_OUTSTANDING.labels(county).set(float(outstanding))
+        metrics.NON_PERFORMING_RATIO.labels(county).set(float(domain.share(non_performing, outstanding)))

@@ -204,6 +204,7 @@ async def test_an_extension_moves_the_maturity_once_and_records_an_event(client:
     assert body["schedule"][0]["interest_due"] == "652.50"  # 435.00 + 10000 × 4.35% × 6/12
     event = (await events(client, who))[-1]
     assert event["type"] == "extended" and event["data"]["maturity_date"] == "2027-09-01" and event["data"]["outstanding_principal"] == "10000.00"
+    assert event["data"]["schedule"] == [{"loan_year": 1, "due_date": "2027-09-01", "interest_due": "652.50", "principal_due": "10000.00"}]
     again = await client.post(f"/v1/loans/{loan['loan_id']}/extension", json={"months": 3}, headers=who.bank())
     assert again.status_code == 409
 
@@ -218,7 +219,12 @@ async def test_a_renewal_rolls_the_principal_still_owed_into_a_new_term(client: 
     body = resp.json()
     assert body["maturity_date"] == "2028-03-01" and body["renewals"] == 1
     assert [(i["loan_year"], i["principal_due"], i["interest_due"]) for i in body["schedule"]] == [(1, "0.00", "435.00"), (2, "10000.00", "435.00")]
-    assert (await events(client, who))[-1]["type"] == "renewed"
+    renewed = (await events(client, who))[-1]
+    assert renewed["type"] == "renewed" and renewed["data"]["term_months"] == 12
+    assert renewed["data"]["schedule"] == [  # the same shape as in disbursed: subsidy rebuilds its accrual from it
+        {"loan_year": 1, "due_date": "2027-03-01", "interest_due": "435.00", "principal_due": "0.00"},
+        {"loan_year": 2, "due_date": "2028-03-01", "interest_due": "435.00", "principal_due": "10000.00"},
+    ]
 
 
 async def test_a_diversion_is_reported_as_an_event(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
@@ -229,17 +235,20 @@ async def test_a_diversion_is_reported_as_an_event(client: httpx.AsyncClient, wh
     assert event["type"] == "diverted" and event["data"]["reason"] == "用于盖房"
 
 
-async def test_the_event_log_needs_the_internal_scope_and_pages_by_sequence(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
+async def test_the_event_log_needs_the_internal_scope_and_pages_by_transaction_and_sequence(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
     assert (await client.get("/v1/loan-events", headers=who.bank())).status_code == 403
     await loan_for(client, who, fakes)
     await loan_for(client, who, fakes, household_id="H2")
     everything = await events(client, who)
     page = (await client.get("/v1/loan-events?after=&limit=1", headers=who.service())).json()
-    assert len(page["items"]) == 1 and page["next_after"] == everything[0]["seq"]
-    assert page["next_cursor"] == str(everything[0]["seq"]) and page["remaining"] == len(everything) - 1
-    assert (await client.get("/v1/loan-events?after=abc", headers=who.service())).status_code == 422
-    rest = (await client.get(f"/v1/loan-events?after={page['next_after']}", headers=who.service())).json()
-    assert [e["seq"] for e in rest["items"]] == [e["seq"] for e in everything[1:]]
+    assert len(page["items"]) == 1 and page["next_cursor"] == f"{everything[0]['txid']}:{everything[0]['seq']}"
+    assert page["remaining"] == len(everything) - 1 and "next_after" not in page
+    for malformed in ("abc", "12", "1:x", ":3", "1:2:3"):
+        assert (await client.get("/v1/loan-events", params={"after": malformed}, headers=who.service())).status_code == 422, malformed
+    rest = (await client.get("/v1/loan-events", params={"after": page["next_cursor"]}, headers=who.service())).json()
+    assert [e["seq"] for e in rest["items"]] == [e["seq"] for e in everything[1:]] and rest["remaining"] == 0
+    last = (await client.get("/v1/loan-events", params={"after": rest["next_cursor"]}, headers=who.service())).json()
+    assert last == {"items": [], "next_cursor": rest["next_cursor"], "remaining": 0}
 
 
 async def test_enterprise_loan_events_carry_the_driven_households(client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:

@@ -10,11 +10,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.testing import TokenFactory, api_client, bind_app
-from tests.conftest import LOAN_REQUEST, REGIONS_CSV, Fakes, Who, build_app, household, loan_for, ndjson
+from tests.conftest import LOAN_REQUEST, REGIONS_CSV, Fakes, Who, build_app, committed_events, household, loan_for, ndjson
 
 TABLES = (
     "repayments, loan_installments, loan_events, loans, driven_households, application_steps, applications, enterprises, households, regions, "
-    "lending_policies, business_date"
+    "lending_policies, business_date, outbox_messages"
 )
 
 
@@ -75,3 +75,14 @@ async def test_the_database_refuses_a_repayment_above_what_is_due(committed: htt
     with pytest.raises(DBAPIError, match="installments_paid_within_due"):
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE loan_installments SET interest_paid = interest_due + 1 WHERE loan_id = :l"), {"l": loan["loan_id"]})
+
+
+async def test_two_concurrent_repayments_of_one_loan_are_logged_in_the_order_their_row_lock_gave(committed: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
+    loan = await loan_for(committed, who, fakes)
+    bodies = [{"kind": "principal", "amount": "1000.00", "value_date": "2026-03-01", "bank_reference": f"RCC-P{i}"} for i in range(2)]
+    responses = await asyncio.gather(*(committed.post(f"/v1/loans/{loan['loan_id']}/repayments", json=b, headers=who.bank()) for b in bodies))
+    assert [r.status_code for r in responses] == [201, 201]
+    page = await committed_events(committed, who, at_least=3)
+    logged = [e["data"]["outstanding_principal"] for e in page["items"] if e["type"] == "repayment_recorded"]
+    # whichever came second saw the first's effect, and reads after it in the log
+    assert logged == ["49000.00", "48000.00"]

@@ -33,7 +33,7 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 async def app(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[FastAPI]:
     """The app on the test's own transaction, rolled back afterwards."""
     async with rolled_back(engine) as conn:
-        app = create_app(Settings(environment="test"), keys=tokens.keyset())
+        app = create_app(Settings(environment="test", background_workers=False), keys=tokens.keyset())
         bind_app(app, conn)
         yield app
 

@@ -8,6 +8,7 @@ indicator (一否决) means no grade and no credit line (授信额度).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -551,3 +552,36 @@ def effective_rating(
 def certificate_number(county_code: str, year: int, serial: int) -> str:
     """信用证 number: county (6 digits), year and a serial within the service."""
     return f"XYZ-{county_code[:6]}-{year}-{serial:07d}"
+
+
+# ---------------------------------------------------------------- the roster from the registry (建档立卡)
+
+REGISTRY_REMOVED = "removed"  # 清退: taken off the 建档立卡 register; every other status stays registered
+_ROSTER_HOUSEHOLD = re.compile(r"[A-Za-z0-9-]{1,64}")
+_ROSTER_VILLAGE = re.compile(r"\d{12}")
+
+
+class RosterRow(NamedTuple):
+    household_id: str
+    village_code: str
+    registered: bool
+
+
+def roster_rows(items: Sequence[Mapping[str, Any]]) -> tuple[list[RosterRow], list[str]]:
+    """The coverage roster from a page of the registry: a household counts as registered (in the
+    coverage denominator) unless its status is ``removed``; poor, exited (已脱贫) and edge (边缘易致贫户)
+    households all stay on the 建档立卡 register. Rows that could not be stored are returned as
+    problems instead of failing the page; a household listed twice keeps its last row."""
+    rows: dict[str, RosterRow] = {}
+    problems: list[str] = []
+    for i, item in enumerate(items):
+        hid, village, status = item.get("household_id"), item.get("village_code"), item.get("status")
+        if not isinstance(hid, str) or not _ROSTER_HOUSEHOLD.fullmatch(hid):
+            problems.append(f"{i}: household_id {hid!r} is not a household id")
+        elif not isinstance(village, str) or not _ROSTER_VILLAGE.fullmatch(village):
+            problems.append(f"{i}: household {hid} has no 12-digit village_code ({village!r})")
+        elif not isinstance(status, str):
+            problems.append(f"{i}: household {hid} has no status")
+        else:
+            rows[hid] = RosterRow(hid, village, status != REGISTRY_REMOVED)
+    return list(rows.values()), problems

@@ -175,18 +175,77 @@ async def roster_row(session: AsyncSession, household_id: str, *, for_update: bo
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def upsert_roster(session: AsyncSession, entries: Sequence[tuple[str, str, bool]]) -> int:
-    """建档立卡 roster from the registry: set-based upsert of (household, village, registered)."""
+async def upsert_roster(session: AsyncSession, entries: Sequence[tuple[str, str, bool]], *, changed_only: bool = False) -> int:
+    """建档立卡 roster from the registry: set-based upsert of (household, village, registered).
+    ``changed_only`` leaves rows that already say the same untouched (no write, no row lock held
+    against assessments) and counts only the rows inserted or changed."""
+    unchanged = (
+        " WHERE (rating_households.village_code, rating_households.registered) IS DISTINCT FROM (EXCLUDED.village_code, EXCLUDED.registered)"
+        if changed_only else ""
+    )
     result = await session.execute(
         text(
             "INSERT INTO rating_households (household_id, village_code, registered)"
             " SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:villages AS text[]), CAST(:registered AS boolean[]))"
             " ON CONFLICT (household_id) DO UPDATE SET village_code = EXCLUDED.village_code, registered = EXCLUDED.registered,"
-            " updated_at = now()"
+            " updated_at = now()" + unchanged
         ),
         {"ids": [e[0] for e in entries], "villages": [e[1] for e in entries], "registered": [e[2] for e in entries]},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def registry_sync_state(session: AsyncSession, name: str, *, rest_seconds: float, done: str) -> Row[Any]:
+    """(cursor, resting, moved_at) of the registry reader, creating its row on first use: resting
+    while the last full pass (cursor ``done``) finished less than ``rest_seconds`` ago, by the
+    database clock; ``moved_at`` is when the cursor last moved (epoch seconds)."""
+    await session.execute(
+        text("INSERT INTO consumer_cursors (name, cursor, applied) VALUES (:name, '', 0) ON CONFLICT (name) DO NOTHING"), {"name": name}
+    )
+    return (
+        await session.execute(
+            text(
+                "SELECT cursor, (cursor = :done AND updated_at > now() - make_interval(secs => :rest)) AS resting,"
+                " CAST(extract(epoch FROM updated_at) AS float8) AS moved_at"
+                " FROM consumer_cursors WHERE name = :name"
+            ),
+            {"name": name, "done": done, "rest": rest_seconds},
+        )
+    ).one()
+
+
+async def lock_registry_cursor(session: AsyncSession, name: str) -> str:
+    """The cursor under a row lock: a second replica's reader waits, then sees it moved."""
+    return str((await session.execute(text("SELECT cursor FROM consumer_cursors WHERE name = :name FOR UPDATE"), {"name": name})).scalar_one())
+
+
+async def move_registry_cursor(session: AsyncSession, name: str, *, cursor: str, read: int, new_pass: bool) -> float:
+    """Move the cursor; returns when (epoch seconds). ``applied`` counts the households read in the
+    current pass (a running total over passes would outgrow its integer column within months)."""
+    return float(
+        (
+            await session.execute(
+                text(
+                    "UPDATE consumer_cursors SET cursor = :cursor, applied = CASE WHEN :new_pass THEN 0 ELSE applied END + :read,"
+                    " updated_at = now() WHERE name = :name RETURNING CAST(extract(epoch FROM updated_at) AS float8)"
+                ),
+                {"name": name, "cursor": cursor, "read": read, "new_pass": new_pass},
+            )
+        ).scalar_one()
+    )
+
+
+async def current_ratings_by_county(session: AsyncSession, *, as_of: date) -> list[Row[Any]]:
+    """(county, households) with a current assessment still valid on ``as_of``, per county."""
+    return list(
+        await session.execute(
+            text(
+                "SELECT substr(village_code, 1, 6) || '000000' AS county, count(*) AS households FROM assessments"
+                " WHERE is_current AND valid_until >= :as_of GROUP BY 1 ORDER BY 1"
+            ),
+            {"as_of": as_of},
+        )
+    )
 
 
 async def coverage(session: AsyncSession, *, prefix: str, group_len: int, as_of: date) -> list[Row[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from kit.auth import Principal
 from kit.errors import Forbidden, InvalidInput, ServiceError
 from kit.identifiers import division_level, region_prefix
 
+log = logging.getLogger("credit_rating")
 MAX_BATCH = 10_000
 ROSTER_CHUNK = 10_000
 ASSESSORS = ("village_officer", "admin")  # 村级金融服务部 assesses the households of its village
@@ -737,7 +739,49 @@ async def apply_loan_events(*, session: AsyncSession, events: Sequence[LoanEvent
     return EventsApplied(received=len(events), applied=len(new), duplicates=len(relevant) - len(new), ignored=len(events) - len(relevant))
 
 
+_events_adapter = TypeAdapter(list[LoanEvent])
+
+
+async def apply_event_log_page(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """kit.consumer's ``apply`` for the applications loan event log (its contract passes the session
+    and the page positionally): the same rules as ``POST /v1/rating-events``, in the consumer's
+    transaction. An event that cannot be applied fails the page, which is retried (and counted in
+    ``event_consumer_failures_total``) rather than skipped: a skipped default would leave a rating
+    untouched for good."""
+    try:
+        parsed = _events_adapter.validate_python(events)
+    except ValidationError as exc:
+        raise InvalidInput(f"the loan event log answered {exc.error_count()} malformed field(s): {exc.errors()[:3]}") from exc
+    result = await apply_loan_events(session=session, events=parsed)
+    if result.applied:
+        log.info("loan events: %d received, %d applied, %d duplicates", result.received, result.applied, result.duplicates)
+
+
 # ---------------------------------------------------------------- roster and coverage
+
+
+@dataclass(frozen=True)
+class RegistryPageApplied:
+    read: int
+    changed: int
+    skipped: list[str]
+
+
+async def apply_registry_page(*, session: AsyncSession, items: Sequence[Mapping[str, Any]]) -> RegistryPageApplied:
+    """A page of the 建档立卡 registry into the coverage roster, set-based; rows already up to date
+    are not rewritten."""
+    rows, skipped = domain.roster_rows(items)
+    changed = 0
+    for start in range(0, len(rows), ROSTER_CHUNK):
+        changed += await repo.upsert_roster(session, rows[start : start + ROSTER_CHUNK], changed_only=True)
+    if skipped:
+        log.warning("registry rows not stored (%d): %s", len(skipped), "; ".join(skipped[:20]))
+    return RegistryPageApplied(read=len(items), changed=changed, skipped=skipped)
+
+
+async def current_ratings_by_county(*, session: AsyncSession) -> dict[str, int]:
+    """Households with a current rating today, per county (the ``ratings_current_total`` gauge)."""
+    return {r.county: r.households for r in await repo.current_ratings_by_county(session, as_of=today())}
 
 
 async def upsert_roster(*, session: AsyncSession, principal: Principal, entries: Sequence[RosterEntry]) -> int:

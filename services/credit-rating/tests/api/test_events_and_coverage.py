@@ -98,3 +98,14 @@ async def test_the_roster_is_written_by_the_service_admins_and_county_officers_i
     twice = entry * 2
     resp = await client.put("/v1/rating-households", json=twice, headers=who.service())
     assert resp.status_code == 422 and "appears twice" in resp.json()["errors"][0]["message"]
+
+
+async def test_the_gateway_overview_reads_coverage_of_any_county_with_its_service_token(client: httpx.AsyncClient, who: Roles) -> None:
+    roster = [{"household_id": f"HH-O{i}", "village_code": VILLAGE, "registered": True} for i in range(3)]
+    await client.put("/v1/rating-households", json=roster, headers=who.service())
+    await assess(client, who, "HH-O0", full_values())
+    report = (await client.get("/v1/rating-households/coverage", params={"region": COUNTY}, headers=who.service())).json()
+    assert (report["region"], report["registered"], report["rated"], report["coverage"]) == (COUNTY, 3, 1, "0.3333")
+    assert report["by_subregion"] == [{"region": TOWNSHIP, "registered": 3, "rated": 1, "coverage": "0.3333"}]
+    empty = (await client.get("/v1/rating-households/coverage", params={"region": "411202000000"}, headers=who.service())).json()
+    assert (empty["registered"], empty["coverage"], empty["by_subregion"]) == (0, None, [])

@@ -20,7 +20,7 @@ TABLES = "assessment_reviews, certificates, penalties, blacklist_entries, applie
 @pytest.fixture
 async def committing(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
     """The app on real connections: each request commits. Tables are emptied afterwards."""
-    app = create_app(Settings(environment="test"), keys=tokens.keyset())
+    app = create_app(Settings(environment="test", background_workers=False), keys=tokens.keyset())
     bind_app(app, engine)
     try:
         async with api_client(app) as client:

@@ -215,13 +215,18 @@ class EventData(BaseModel):
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
 
 
-class LoanEventIn(BaseModel):
+class LoanEventHeader(BaseModel):
+    """What every loan event carries, whatever its type."""
+
     model_config = ConfigDict(extra="allow")
 
     seq: Annotated[int, Field(ge=1, le=2**62)]
     loan_id: LoanId
     type: EventType
     business_date: date
+
+
+class LoanEventIn(LoanEventHeader):
     data: EventData
 
 

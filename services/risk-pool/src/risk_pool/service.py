@@ -49,6 +49,7 @@ from risk_pool.errors import (
 from risk_pool.schemas import (
     BreakerPolicyIn,
     FundCreate,
+    LoanEventHeader,
     LoanEventIn,
     SchemeCreate,
 )
@@ -438,17 +439,23 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
 
 
 _EVENT_LIST = TypeAdapter(list[LoanEventIn])
+_HEADER_LIST = TypeAdapter(list[LoanEventHeader])
 
 
 async def apply_loan_events(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     """The loan-event consumer's ``apply``: a page of applications' log, in the consumer's
-    transaction (which also moves its cursor). An event that does not parse stops the batch (it is
+    transaction (which also moves its cursor). A type this service does not know is recorded as
+    applied whatever its data; an event of a known type that does not parse stops the batch (it is
     retried, and shows as consumer failures and lag) rather than being skipped silently."""
+    known = [e for e in events if e.get("type") in domain.EVENT_TYPES]
     try:
-        parsed = _EVENT_LIST.validate_python(events)
+        others = _HEADER_LIST.validate_python([e for e in events if e.get("type") not in domain.EVENT_TYPES])
+        parsed = _EVENT_LIST.validate_python(known)
     except ValidationError as exc:
         raise InvalidInput(f"loan events do not parse: {exc.errors()[:3]}") from exc
-    await apply_events(session=session, events=parsed)
+    await repo.claim_event_seqs(session, [(e.seq, e.loan_id, e.type, e.business_date) for e in others])
+    if parsed:
+        await apply_events(session=session, events=parsed)
 
 
 def _cap(scheme_by_id: dict[int, Any], scheme_id: int | None) -> Decimal | None:
@@ -967,6 +974,8 @@ BREAKER_EXPORT_COLUMNS = ("change_id", "level", "code", "county_code", "from_sta
 def _export_window(principal: Principal, region: str | None, period_from: date | None, period_to: date | None) -> str | None:
     if period_from and period_to and period_to < period_from:
         raise InvalidInput("to must not be before from", errors=[{"field": "to", "message": "before from"}])
+    if principal.has_role(*OFFICERS) and not principal.region and not _is_admin(principal):
+        raise Forbidden("an officer's token must carry the region the officer works in")
     if region:
         principal.require_region(region)
         return region_prefix(region)

@@ -197,3 +197,14 @@ async def test_a_rolled_back_claim_enqueues_nothing(platform_app: tuple[FastAPI,
 
     assert await scalar(app, "SELECT count(*) FROM outbox_messages") == 0
     assert await scalar(app, "SELECT count(*) FROM claims") == 0
+
+
+async def test_an_event_type_this_service_does_not_know_never_stalls_the_consumer(platform_app: tuple[FastAPI, FakePlatform]) -> None:
+    app, platform = platform_app
+    platform.log.insert(1, {"seq": 9, "loan_id": "L-1", "type": "certificate_printed", "business_date": "2021-01-11", "data": {},
+                            "cursor": "7001:9"})
+
+    assert await consume(app) == 4
+
+    assert await scalar(app, "SELECT type FROM applied_events WHERE seq = 9") == "certificate_printed"
+    assert await scalar(app, "SELECT count(*) FROM exposures") == 2

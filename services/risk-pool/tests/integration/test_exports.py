@@ -130,6 +130,8 @@ async def test_exports_are_confined_to_the_callers_region_and_a_banks_own_claims
     outside = await world.c.get("/v1/claims/export", params={"region": "411224000000"}, headers=a.hubin_officer)
     assert outside.status_code == 403
     assert (await world.c.get("/v1/claims/export", headers=a.party("henan-agri-credit-guarantee"))).status_code == 403
+    officer_without_region = a.t.headers("lost-officer", roles=["county_officer"], scopes=["risk:read"])
+    assert (await world.c.get("/v1/breakers/export", headers=officer_without_region)).status_code == 403
 
 
 async def test_breaker_history_export_pages_by_change_with_region_and_period(world: World) -> None:

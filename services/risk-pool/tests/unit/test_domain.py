@@ -168,3 +168,12 @@ def test_paying_interest_does_not_cure_overdue_principal() -> None:
     x, _ = domain.apply_event(x, _event(3, "repayment_recorded", date(2022, 1, 25), kind="interest", amount=D("1305.00"), late=True,
                                         outstanding_principal=D("30000.00")), cap=None)
     assert (x.status, x.overdue_principal) == ("overdue", D("10000.00"))
+
+
+def test_leverage_used_is_covered_outstanding_over_leverage_times_balance() -> None:
+    assert domain.leverage_used(covered_outstanding=Decimal("90000.00"), leverage=Decimal("10"), balance=Decimal("10000.00")) == Decimal("0.9")
+
+
+def test_an_empty_fund_with_covered_loans_is_infinitely_over_its_leverage_and_without_any_at_zero() -> None:
+    assert domain.leverage_used(covered_outstanding=Decimal("1.00"), leverage=Decimal("10"), balance=Decimal("0.00")) == Decimal("Infinity")
+    assert domain.leverage_used(covered_outstanding=Decimal("0.00"), leverage=Decimal("10"), balance=Decimal("0.00")) == 0

@@ -116,7 +116,7 @@ async def run(server_url: str, scale: float) -> dict:
             earned = (await conn.execute(text("SELECT sum(least(opening_principal, 50000) * 0.0435) FROM loan_years"))).scalar_one()
         figures["load_seconds"] = round(time.perf_counter() - started, 2)
 
-        app = create_app(Settings(environment="test"), keys=tokens.keyset(), applications_transport=business_date)
+        app = create_app(Settings(environment="test", background_workers=False), keys=tokens.keyset(), applications_transport=business_date)
         bind_app(app, engine)
         async with api_client(app) as client:
             client.timeout = 3600

@@ -38,7 +38,8 @@ def applications() -> FakeApplications:
 async def app(engine: AsyncEngine, tokens: TokenFactory, applications: FakeApplications) -> AsyncIterator[FastAPI]:
     """The app on the test's own transaction, rolled back afterwards."""
     async with rolled_back(engine) as conn:
-        app = create_app(Settings(environment="test", settlement_chunk_loans=3), keys=tokens.keyset(), applications_transport=applications.transport())
+        settings = Settings(environment="test", background_workers=False, settlement_chunk_loans=3)
+        app = create_app(settings, keys=tokens.keyset(), applications_transport=applications.transport())
         bind_app(app, conn)
         yield app
 

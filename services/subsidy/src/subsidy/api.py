@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -10,7 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from kit.auth import Principal, require_scope
 from kit.db import Session
 from kit.errors import Conflict, DependencyUnavailable, Forbidden, InvalidInput, problem_responses
-from subsidy import service
+from subsidy import documents, service
 from subsidy.errors import (
     AccountNotFound,
     BatchNotFound,
@@ -139,7 +141,8 @@ async def set_allocations(
 
 
 @router.post(
-    "/subsidy-events", response_model=EventsApplied, summary="Apply loan events, each once by seq (internal)",
+    "/subsidy-events", response_model=EventsApplied,
+    summary="Replay loan events, each applied once by seq (internal; operators only: the consumer reads the log itself)",
     responses=problem_responses(InvalidInput, Forbidden),
 )
 async def apply_events(
@@ -211,6 +214,65 @@ async def create_settlement(request: Request, body: SettlementCreate, session: S
     )
 
 
+EXPORT_FORMATS = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+SNAPSHOT = re.compile(r"^[0-9]{1,20}:[0-9]{1,20}:([0-9]{1,20}(,[0-9]{1,20})*)?$")
+EXPORT_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One row per settlement line; the next page's cursor in the X-Next-Cursor header (absent on the last page)",
+        "content": {"application/x-ndjson": {}, "text/csv": {}},
+        "headers": {"X-Next-Cursor": {"description": "cursor of the next page", "schema": {"type": "string"}}},
+    }
+}
+
+
+def _valid_snapshot(snapshot: str) -> bool:
+    """``xmin:xmax:xip,…`` as PostgreSQL accepts it: xmin ≤ xmax, in-progress ids ascending in [xmin, xmax)."""
+    if not SNAPSHOT.match(snapshot):
+        return False
+    xmin, xmax, xip = snapshot.split(":")
+    ids = [int(x) for x in xip.split(",") if x]
+    bounded = all(0 < int(v) < 2**63 for v in (xmin, xmax, *ids))
+    return bounded and int(xmin) <= int(xmax) and ids == sorted(set(ids)) and all(int(xmin) <= x < int(xmax) for x in ids)
+
+
+def _export_position(cursor: str | None, filters: list[str]) -> service.ExportPosition | None:
+    """An export cursor: the first page's snapshot, the filters it was issued for, the last key."""
+    key = _cursor_key(cursor, str, str, str, str, int, str, int)
+    if key is None:
+        return None
+    snapshot, *issued_for = key[:4]
+    if not _valid_snapshot(snapshot):
+        raise _bad_cursor()
+    if list(issued_for) != filters:
+        raise InvalidInput("this cursor was issued for other region or period filters", errors=[{"field": "cursor", "message": "filters differ"}])
+    return service.ExportPosition(snapshot=snapshot, after=(key[4], key[5], key[6]))
+
+
+@router.get(
+    "/settlements/export", summary="Settlement lines granted or paid, per region and period (NDJSON or CSV, cursor-paged)",
+    response_class=Response, responses={**EXPORT_DOC, **problem_responses(InvalidInput, Forbidden)},
+)
+async def export_settlements(
+    session: Session, principal: SubsidyReader,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="12-digit division code")] = None,
+    date_from: Annotated[date | None, Query(alias="from", description="first period date (payment date, or business date while unpaid)")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="last period date, inclusive")] = None,
+    format: Literal["ndjson", "csv"] = "ndjson",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+    cursor: str | None = None,
+) -> Response:
+    filters = [region or "", date_from.isoformat() if date_from else "", date_to.isoformat() if date_to else ""]
+    rows, position = await service.export_settlement_lines(
+        session=session, principal=principal, region=region, date_from=date_from, date_to=date_to,
+        position=_export_position(cursor, filters), limit=limit,
+    )
+    body = documents.export_csv(rows) if format == "csv" else documents.export_ndjson(rows)
+    headers = {}
+    if position is not None and position.after is not None:
+        headers["X-Next-Cursor"] = encode_cursor([position.snapshot, *filters, *position.after])
+    return Response(body, media_type=EXPORT_FORMATS[format], headers=headers)
+
+
 @router.get("/settlements", response_model=BatchPage, summary="Settlement batches in the caller's region")
 async def list_settlements(
     session: Session, principal: SubsidyReader, plan_id: int | None = None,
@@ -252,8 +314,10 @@ async def approve_settlement(batch_id: int, session: Session, principal: Subsidy
     "/settlements/{batch_id}/pay", response_model=BatchPublic, summary="Record the payment of an approved batch, one reference per recipient",
     responses=problem_responses(BatchNotFound, Forbidden, BatchStateConflict, PaymentsIncomplete),
 )
-async def pay_settlement(batch_id: int, body: BatchPay, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
-    return await service.pay_batch(session=session, principal=principal, batch_id=batch_id, data=body)
+async def pay_settlement(request: Request, batch_id: int, body: BatchPay, session: Session, principal: SubsidyWriter) -> dict[str, Any]:
+    return await service.pay_batch(
+        session=session, principal=principal, batch_id=batch_id, data=body, webhook_max_lines=request.app.state.settings.webhook_max_lines
+    )
 
 
 @router.post(
@@ -326,11 +390,15 @@ async def notice_pdf(
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f"inline; filename=\"notice-{batch_id}-{recipient_id}.pdf\""})
 
 
-@router.get("/subsidy-figures/paid", response_model=PaidFigures, summary="Subsidy paid by region and plan year", responses=problem_responses(Forbidden))
+@router.get(
+    "/subsidy-figures/paid", response_model=PaidFigures, summary="Subsidy paid in a region, by sub-region and plan year, with the total",
+    responses=problem_responses(InvalidInput, Forbidden),
+)
 async def paid_figures(
-    session: Session, principal: SubsidyReader, level: Literal["county", "township", "village"] = "township", year: int | None = None
+    session: Session, principal: SubsidyReader, level: Literal["county", "township", "village"] = "township", year: int | None = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="any division code inside the caller's region")] = None,
 ) -> dict[str, Any]:
-    return {"level": level, "items": await service.paid_figures(session=session, principal=principal, level=level, year=year)}
+    return await service.paid_figures(session=session, principal=principal, level=level, year=year, region=region)
 
 
 @router.get("/subsidy-figures/funds", response_model=FundFigures, summary="Fund used and remaining per plan", responses=problem_responses(Forbidden))

@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
@@ -27,6 +29,13 @@ REGISTER_TITLE = "贴息资金发放登记表"
 NOTICE_TITLE = "贴息资金领取通知书"
 STATUS_ZH = {"draft": "草稿", "approved": "已审核", "paid": "已发放", "reconciled": "已对账", "cancelled": "已撤销"}
 BORROWER_ZH = {"household": "农户", "enterprise": "企业(带贫)"}
+# The settlement export (GET /v1/settlements/export): one row per settlement line, these columns
+# in this order in both formats; money and rates as decimal strings, dates as YYYY-MM-DD.
+EXPORT_COLUMNS = (
+    "batch_id", "plan_id", "plan_year", "batch_status", "period_date", "loan_id", "loan_year", "borrower_type", "household_id",
+    "enterprise_id", "village_code", "township_code", "county_code", "bank_id", "year_start", "year_end", "days",
+    "subsidised_principal", "rate", "computed_amount", "granted_amount", "eligible", "reason", "paid_on", "payment_reference",
+)
 REGISTER_COLUMNS = (
     "序号", "借款人类型", "借款人编号", "贷款编号", "贷款年度", "所在村", "贷款银行", "计息起日", "计息止日", "天数",
     "贴息本金", "贴息利率", "带贫户数", "贴息金额", "发放凭证号", "备注",
@@ -187,3 +196,30 @@ def notice_pdf(batch: SettlementBatch, plan: SubsidyPlan, recipient: dict[str, A
     ]
     doc.build(story)
     return out.getvalue()
+
+
+def _export_value(value: Any) -> Any:
+    if isinstance(value, Decimal | date):
+        return str(value)
+    return value
+
+
+def export_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: _export_value(row[name]) for name in EXPORT_COLUMNS}
+
+
+def export_ndjson(rows: Sequence[dict[str, Any]]) -> bytes:
+    """One JSON object per line (application/x-ndjson)."""
+    return b"".join(orjson.dumps(export_record(row)) + b"\n" for row in rows)
+
+
+def export_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+    """UTF-8 CSV with a header row (no byte-order mark: this is for machines; the register CSV is
+    the one for spreadsheets). Empty cells for absent values, true/false for booleans."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        record = export_record(row)
+        writer.writerow(["" if v is None else ("true" if v is True else "false" if v is False else v) for v in record.values()])
+    return out.getvalue().encode()

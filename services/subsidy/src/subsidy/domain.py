@@ -205,6 +205,17 @@ def loan_years_from_schedule(
     return years
 
 
+def revised_schedule(
+    current: Sequence[tuple[int, date, Decimal, Decimal]], revised: Sequence[tuple[int, date, Decimal, Decimal]]
+) -> list[tuple[int, date, Decimal, Decimal]]:
+    """The schedule after a 续贷 or 展期 sent with its own schedule: each (loan_year, due_date,
+    interest_due, principal_due) the event names replaces the year of that number, years it does
+    not name stay as they were, so a full or a partial schedule both give the whole loan."""
+    merged = {item[0]: item for item in current}
+    merged.update({item[0]: item for item in revised})
+    return [merged[year] for year in sorted(merged)]
+
+
 def months_between(earlier: date, later: date) -> int:
     """Whole calendar months from ``earlier`` to ``later`` (a maturity moved by 展期)."""
     return (later.year - earlier.year) * 12 + later.month - earlier.month

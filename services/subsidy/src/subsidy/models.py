@@ -273,6 +273,13 @@ class SettlementBatch(SQLModel, table=True):
     reconciled_on: date | None = Field(default=None, sa_type=Date, nullable=True)
     statement_reference: str | None = Field(default=None, sa_type=Text, nullable=True)
     cancelled_by: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # The transactions that created and paid the batch (pg_current_xact_id): exports pin what they
+    # list to the snapshot of their first page by these.
+    created_txid: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, nullable=False, server_default=text("(CAST(CAST(pg_current_xact_id() AS text) AS bigint))")),
+    )
+    paid_txid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class SettlementLine(SQLModel, table=True):

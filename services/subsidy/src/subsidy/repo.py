@@ -266,6 +266,17 @@ async def last_loan_year(session: AsyncSession, loan_id: str) -> dict[str, Any] 
     return dict(found._mapping) if found else None
 
 
+async def schedule_of(session: AsyncSession, loan_id: str) -> list[tuple[int, date, Decimal, Decimal]]:
+    """The loan's years as (loan_year, due_date, interest_due, principal_due), locked for a reshape."""
+    rows = await session.execute(
+        text(
+            "SELECT loan_year, due_date, interest_due, principal_due FROM loan_years WHERE loan_id = :l ORDER BY loan_year FOR UPDATE"
+        ),
+        {"l": loan_id},
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 async def roll_over_principal(session: AsyncSession, *, loan_id: str, loan_year: int) -> None:
     """续贷: the principal a year did not repay moves on to the new years; the year owes only what was paid."""
     await session.execute(
@@ -764,5 +775,146 @@ async def paid_figures(session: AsyncSession, *, prefix_len: int, region_prefix:
             """
         ),
         {"n": prefix_len, "prefix": region_prefix, "year": year},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def paid_total(session: AsyncSession, *, region_prefix: str | None, year: int | None) -> dict[str, Any]:
+    """The region's total paid (batches paid or reconciled), zeros when nothing was."""
+    row = await session.execute(
+        text(
+            """
+            SELECT count(DISTINCT l.recipient_id) AS recipients, count(*) AS loan_years, COALESCE(sum(l.granted_amount), 0) AS amount
+            FROM settlement_lines l
+            JOIN settlement_batches b ON b.id = l.batch_id
+            JOIN subsidy_plans p ON p.id = b.plan_id
+            WHERE b.status IN ('paid', 'reconciled') AND l.granted_amount > 0
+              AND (CAST(:prefix AS varchar) IS NULL OR l.village_code LIKE :prefix || '%')
+              AND (CAST(:year AS integer) IS NULL OR p.year = :year)
+            """
+        ),
+        {"prefix": region_prefix, "year": year},
+    )
+    return dict(row.one()._mapping)
+
+
+async def paid_by_county(session: AsyncSession) -> list[tuple[str, Decimal]]:
+    """Subsidy paid per county, from the plans' running figures (a few rows, no scan of lines)."""
+    rows = await session.execute(text("SELECT county_code, sum(fund_paid) FROM subsidy_plans GROUP BY county_code ORDER BY county_code"))
+    return [(r[0], r[1]) for r in rows]
+
+
+async def fund_remaining_by_plan(session: AsyncSession) -> list[tuple[int, Decimal]]:
+    rows = await session.execute(text("SELECT id, total_fund - fund_committed FROM subsidy_plans ORDER BY id"))
+    return [(r[0], r[1]) for r in rows]
+
+
+# ---------------------------------------------------------------- webhooks (outbox)
+
+
+async def stamp_payment(session: AsyncSession, batch_id: int) -> None:
+    """Remember which transaction paid the batch (exports pin payments to their first snapshot)."""
+    await session.execute(
+        text("UPDATE settlement_batches SET paid_txid = CAST(CAST(pg_current_xact_id() AS text) AS bigint) WHERE id = :b"), {"b": batch_id}
+    )
+
+
+async def enqueue_paid_messages(session: AsyncSession, *, batch_id: int, max_lines: int) -> int:
+    """One ``subsidy.paid`` outbox message per bank with loans paid in the batch (split in parts of
+    ``max_lines`` lines for a very large bank), built set-based in this transaction. The message id
+    names batch, bank and part, so the same message can never be queued twice."""
+    result = await session.execute(
+        text(
+            """
+            WITH paid AS (
+                SELECT l.bank_id, l.loan_id, l.loan_year, l.recipient_type, l.recipient_id, l.granted_amount, r.payment_reference,
+                    (row_number() OVER (PARTITION BY l.bank_id ORDER BY l.loan_id, l.loan_year) - 1) / :max_lines AS part
+                FROM settlement_lines l
+                JOIN settlement_recipients r ON r.batch_id = l.batch_id AND r.recipient_id = l.recipient_id
+                WHERE l.batch_id = :b AND l.granted_amount > 0
+            ), grouped AS (
+                SELECT bank_id, part, jsonb_agg(
+                    jsonb_build_object(
+                        'loan_id', loan_id,
+                        CASE WHEN recipient_type = 'enterprise' THEN 'enterprise_id' ELSE 'household_id' END, recipient_id,
+                        'loan_year', loan_year, 'amount', CAST(granted_amount AS text), 'payment_reference', payment_reference
+                    ) ORDER BY loan_id, loan_year) AS lines
+                FROM paid GROUP BY bank_id, part
+            )
+            INSERT INTO outbox_messages (message_id, topic, payload)
+            SELECT 'subsidy.paid:' || b.id || ':' || g.bank_id || ':' || (g.part + 1), 'subsidy.paid',
+                jsonb_build_object(
+                    'bank_id', g.bank_id, 'batch_id', b.id, 'plan_id', b.plan_id, 'township_code', b.township_code,
+                    'paid_on', to_char(b.paid_on, 'YYYY-MM-DD'), 'part', g.part + 1,
+                    'parts', max(g.part) OVER (PARTITION BY g.bank_id) + 1, 'lines', g.lines)
+            FROM grouped g JOIN settlement_batches b ON b.id = :b
+            ORDER BY g.bank_id, g.part
+            """
+        ),
+        {"b": batch_id, "max_lines": max_lines},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# ---------------------------------------------------------------- exports
+
+
+async def current_snapshot(session: AsyncSession) -> str:
+    """This moment's snapshot (``xmin:xmax:xip``): an export's high-water mark."""
+    return str(await session.scalar(text("SELECT CAST(pg_current_snapshot() AS text)")))
+
+
+# A batch counts for an export when the transaction that created it was visible in the first page's
+# snapshot (or is the reader's own); its payment counts only if that was visible too, so a page
+# sequence lists a fixed set of lines, each in a fixed period, however much commits in between.
+_EXPORT_LINES = """
+WITH own AS (
+    SELECT CAST(CAST(pg_current_xact_id_if_assigned() AS text) AS bigint) AS txid, CAST(CAST(:snap AS text) AS pg_snapshot) AS snap
+), seen AS (
+    SELECT b.id, b.plan_id, p.year AS plan_year, b.county_code, b.township_code, b.status, b.paid_on, b.business_date,
+        COALESCE(b.paid_txid IS NOT NULL AND (
+            pg_visible_in_snapshot(CAST(CAST(b.paid_txid AS text) AS xid8), own.snap) OR b.paid_txid = own.txid
+        ), false) AS paid_seen
+    FROM settlement_batches b JOIN subsidy_plans p ON p.id = b.plan_id, own
+    WHERE (pg_visible_in_snapshot(CAST(CAST(b.created_txid AS text) AS xid8), own.snap)
+           OR b.created_txid IS NOT DISTINCT FROM own.txid)
+      AND (CAST(:prefix AS varchar) IS NULL OR b.township_code LIKE left(:prefix, 9) || '%')
+), batches AS (
+    SELECT s.*, CASE WHEN s.paid_seen THEN s.paid_on ELSE s.business_date END AS period_date,
+        CASE WHEN s.status IN ('paid', 'reconciled') AND NOT s.paid_seen THEN 'approved' ELSE s.status END AS batch_status
+    FROM seen s
+)
+SELECT l.batch_id, b.plan_id, b.plan_year, b.batch_status, b.period_date, l.loan_id, l.loan_year, l.recipient_type AS borrower_type,
+    CASE WHEN l.recipient_type = 'household' THEN l.recipient_id END AS household_id,
+    CASE WHEN l.recipient_type = 'enterprise' THEN l.recipient_id END AS enterprise_id,
+    l.village_code, b.township_code, b.county_code, l.bank_id, l.year_start, l.year_end, l.days, l.subsidised_principal, l.rate,
+    l.computed_amount, l.granted_amount, l.eligible, l.reason,
+    CASE WHEN b.paid_seen THEN b.paid_on END AS paid_on, r.payment_reference
+FROM batches b
+JOIN settlement_lines l ON l.batch_id = b.id
+LEFT JOIN settlement_recipients r ON b.paid_seen AND r.batch_id = l.batch_id AND r.recipient_id = l.recipient_id AND l.granted_amount > 0
+WHERE (CAST(:date_from AS date) IS NULL OR b.period_date >= :date_from)
+  AND (CAST(:date_to AS date) IS NULL OR b.period_date <= :date_to)
+  AND (CAST(:prefix AS varchar) IS NULL OR l.village_code LIKE :prefix || '%')
+  AND (CAST(:bank AS varchar) IS NULL OR l.bank_id = :bank)
+  AND (CAST(:ab AS integer) IS NULL
+       OR (l.batch_id, l.loan_id, l.loan_year) > (CAST(:ab AS integer), CAST(:al AS varchar), CAST(:ay AS smallint)))
+ORDER BY l.batch_id, l.loan_id, l.loan_year
+LIMIT :limit
+"""
+
+
+async def export_lines(
+    session: AsyncSession, *, snapshot: str, region_prefix: str | None, bank_id: str | None, date_from: date | None,
+    date_to: date | None, after: tuple[int, str, int] | None, limit: int,
+) -> list[dict[str, Any]]:
+    """Settlement lines in keyset order (batch_id, loan_id, loan_year): unique, never changed, and
+    increasing with every new batch."""
+    rows = await session.execute(
+        text(_EXPORT_LINES),
+        {
+            "snap": snapshot, "prefix": region_prefix, "bank": bank_id, "date_from": date_from, "date_to": date_to,
+            "ab": after[0] if after else None, "al": after[1] if after else None, "ay": after[2] if after else None, "limit": limit,
+        },
     )
     return [dict(r._mapping) for r in rows]

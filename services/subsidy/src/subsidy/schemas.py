@@ -232,6 +232,16 @@ class BalanceData(CommonData):
 class ReshapedData(CommonData):
     outstanding_principal: NonNegativeMoney
     term_months: int | None = Field(None, ge=1, le=600)
+    # The loan's schedule after the change, as applications now sends it (all years or only the
+    # changed ones); absent on older events, which are rebuilt on the shared convention instead.
+    schedule: list[ScheduleItem] | None = Field(None, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_years(self) -> ReshapedData:
+        years = [s.loan_year for s in self.schedule or []]
+        if len(set(years)) != len(years):
+            raise ValueError("schedule loan years must be unique")
+        return self
 
 
 class DivertedData(CommonData):
@@ -518,8 +528,19 @@ class PaidFigure(BaseModel):
     amount: Money
 
 
+class PaidTotal(BaseModel):
+    recipients: int = Field(description="distinct households and enterprises paid")
+    loan_years: int = Field(description="loan-years paid")
+    amount: Money = Field(description="subsidy paid, yuan")
+
+
 class PaidFigures(BaseModel):
-    level: str
+    """Subsidy paid (batches paid or reconciled) inside ``region``, grouped by ``level`` and plan year."""
+
+    region: str | None = Field(description="the region asked for (12-digit code), or null for all the caller may see")
+    level: str = Field(description="county, township or village: how items are grouped (never coarser than the region)")
+    year: int | None = Field(description="plan year filter, or null for every year")
+    total: PaidTotal
     items: list[PaidFigure]
 
 

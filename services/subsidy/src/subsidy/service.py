@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import Principal
-from kit.errors import Forbidden
-from kit.identifiers import division_level, region_contains, region_prefix
+from kit.errors import Forbidden, InvalidInput
+from kit.identifiers import division_code_error, division_level, region_contains, region_prefix
 from kit.money import ZERO
 from subsidy import documents, domain, repo
 from subsidy.clients.applications import ApplicationsClient
@@ -282,6 +283,16 @@ async def apply_events(*, session: AsyncSession, events: Sequence[LoanEventIn]) 
     return {"applied": applied, "duplicates": duplicates}
 
 
+_EVENT_PAGE: TypeAdapter[list[Any]] = TypeAdapter(list[LoanEventIn])
+
+
+async def apply_log_page(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """The ``applications-loan-events`` consumer's apply: a page of the applications log, through
+    the same path as ``POST /v1/subsidy-events``. Positional, as kit.consumer calls it. An event
+    this service cannot read raises, so the page (and the cursor) wait for a fix, never skip it."""
+    await apply_events(session=session, events=_EVENT_PAGE.validate_python(events))
+
+
 async def _apply_effect(session: AsyncSession, event: Any) -> None:
     data, loan_id, seq = event.data, event.loan_id, event.seq
     match event.type:
@@ -328,6 +339,16 @@ async def _reshape(session: AsyncSession, event: Any) -> None:
     The events carry the new maturity (and the renewal term), so the years follow from the shared
     1年1还 schedule convention."""
     data, loan_id = event.data, event.loan_id
+    if data.schedule:
+        # The producer's own schedule is the truth; years it does not name stay as they were.
+        current = await repo.schedule_of(session, loan_id)
+        revised = [(s.loan_year, s.due_date, s.interest_due, s.principal_due) for s in data.schedule]
+        years = domain.loan_years_from_schedule(
+            start_date=data.start_date, principal=data.principal, schedule=domain.revised_schedule(current, revised)
+        )
+        await repo.upsert_loan_years(session, loan_id=loan_id, years=years)
+        return
+    # Fallback for events without a schedule (before applications sent one): rebuild it here.
     last = await repo.last_loan_year(session, loan_id)
     if last is None or data.maturity_date <= last["due_date"]:
         return  # nothing scheduled to reshape, or a replay of a change already applied
@@ -584,8 +605,12 @@ async def approve_batch(*, session: AsyncSession, principal: Principal, batch_id
     return await _batch_public(session, batch_id)
 
 
-async def pay_batch(*, session: AsyncSession, principal: Principal, batch_id: int, data: BatchPay) -> dict[str, Any]:
-    """发放: the township finance office pays each recipient directly and records the reference."""
+async def pay_batch(
+    *, session: AsyncSession, principal: Principal, batch_id: int, data: BatchPay, webhook_max_lines: int = 5_000
+) -> dict[str, Any]:
+    """发放: the township finance office pays each recipient directly and records the reference.
+    Each bank with loans paid in the batch is told (webhook ``subsidy.paid``, through the outbox in
+    this same transaction)."""
     batch, target = await _batch_for_action(session, principal, batch_id, BATCH_PAYERS, "pay")
     ids = [p.recipient_id for p in data.payments]
     refs = [p.payment_reference for p in data.payments]
@@ -611,6 +636,8 @@ async def pay_batch(*, session: AsyncSession, principal: Principal, batch_id: in
         session, plan_id=batch.plan_id, batch_id=batch_id, kind="payout", memo="贴息资金发放",
         legs=[("reserved", -batch.granted_total), ("paid", batch.granted_total)],
     )
+    await repo.stamp_payment(session, batch_id)
+    await repo.enqueue_paid_messages(session, batch_id=batch_id, max_lines=webhook_max_lines)
     return await _batch_public(session, batch_id)
 
 
@@ -731,9 +758,66 @@ async def notice_pdf(*, session: AsyncSession, principal: Principal, batch_id: i
 _LEVELS = {"county": 6, "township": 9, "village": 12}
 
 
-async def paid_figures(*, session: AsyncSession, principal: Principal, level: str, year: int | None) -> list[dict[str, Any]]:
+def _region_for(principal: Principal, scope: ReadScope, region: str | None) -> str | None:
+    """The region prefix a reader asks for: its own region when none is named; a named one must lie
+    inside the caller's region (officers), any region for the province-wide readers."""
+    if region is None:
+        return scope.region_prefix
+    problem = division_code_error(region)
+    if problem:
+        raise InvalidInput(f"region {region}: {problem}", errors=[{"field": "region", "message": problem}])
+    _require_region(principal, region)
+    return region_prefix(region)
+
+
+async def paid_figures(*, session: AsyncSession, principal: Principal, level: str, year: int | None, region: str | None) -> dict[str, Any]:
+    """Subsidy paid inside a region (any division level), grouped by ``level`` and plan year, with
+    the region's total; a region with nothing paid answers zeros."""
     scope = _office_scope(principal)
-    return await repo.paid_figures(session, prefix_len=_LEVELS[level], region_prefix=scope.region_prefix, year=year)
+    prefix = _region_for(principal, scope, region)
+    prefix_len = max(_LEVELS[level], len(prefix or ""))
+    items = await repo.paid_figures(session, prefix_len=prefix_len, region_prefix=prefix, year=year)
+    total = await repo.paid_total(session, region_prefix=prefix, year=year)
+    grouped = {6: "county", 9: "township", 12: "village"}.get(prefix_len, level)
+    return {"region": region, "level": grouped, "year": year, "total": total, "items": items}
+
+
+# ---------------------------------------------------------------- exports
+
+
+@dataclass(frozen=True)
+class ExportPosition:
+    """Where an export's page sequence stands: the snapshot of its first page (the high-water mark:
+    only batches visible then are listed, paid only if their payment was visible then) and the
+    last (batch_id, loan_id, loan_year) sent."""
+
+    snapshot: str
+    after: tuple[int, str, int] | None
+
+
+async def export_settlement_lines(
+    *, session: AsyncSession, principal: Principal, region: str | None, date_from: date | None, date_to: date | None,
+    position: ExportPosition | None, limit: int,
+) -> tuple[list[dict[str, Any]], ExportPosition | None]:
+    """One page of settlement lines (granted or excluded) of the period, for departments and
+    regulators. The period date of a line is its batch's payment date, or the batch's business
+    date while unpaid. Officers see their region, a bank its own loans, the province-wide readers
+    (monitor, finance bureau, admin, service) everything; applicants have their notices instead."""
+    scope = read_scope(principal)
+    if scope.household_id is not None:
+        raise Forbidden("exports are for the offices, departments, regulators and banks")
+    prefix = _region_for(principal, scope, region)
+    if position is None:
+        position = ExportPosition(snapshot=await repo.current_snapshot(session), after=None)
+    rows = await repo.export_lines(
+        session, snapshot=position.snapshot, region_prefix=prefix, bank_id=scope.bank_id, date_from=date_from, date_to=date_to,
+        after=position.after, limit=limit + 1,
+    )
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, ExportPosition(snapshot=position.snapshot, after=(last["batch_id"], last["loan_id"], last["loan_year"]))
 
 
 async def fund_figures(*, session: AsyncSession, principal: Principal, year: int | None) -> list[dict[str, Any]]:

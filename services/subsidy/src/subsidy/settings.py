@@ -16,3 +16,7 @@ class Settings(BaseServiceSettings):
     event_batch_limit: int = Field(5_000, gt=0, description="Most events accepted in one POST /v1/subsidy-events.")
     register_pdf_max_lines: int = Field(20_000, gt=0, description="Longest payout register printed as PDF (about 700 pages).")
     household_batch_limit: int = Field(50_000, gt=0, description="Most households accepted in one PUT /v1/subsidy-accounts/households.")
+    webhook_max_lines: int = Field(
+        5_000, gt=0, description="Most lines in one subsidy.paid message; a bank with more lines in a batch gets several parts."
+    )
+    metrics_interval_seconds: float = Field(15.0, gt=0, description="How often the business gauges are refreshed.")

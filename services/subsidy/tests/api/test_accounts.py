@@ -153,3 +153,42 @@ async def test_an_extension_moves_the_last_due_date_and_adds_its_interest(world:
                                  outstanding_principal="50000.00", maturity_date="2027-07-01"))
     year = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()["years"][0]
     assert (year["due_date"], year["interest_due"]) == ("2027-07-01", "3262.50")  # + 50,000 × 4.35% × 6/12
+
+
+async def test_a_renewal_that_carries_its_schedule_is_taken_as_sent(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", repay=False)
+    schedule = [  # applications' own schedule after the 续贷: year 1 keeps 10,000 of principal, the rest over 18 months
+        {"loan_year": 1, "due_date": "2027-01-01", "interest_due": "2175.00", "principal_due": "10000.00"},
+        {"loan_year": 2, "due_date": "2028-01-01", "interest_due": "1740.00", "principal_due": "26666.67"},
+        {"loan_year": 3, "due_date": "2028-07-01", "interest_due": "290.00", "principal_due": "13333.33"},
+    ]
+    await world.send(world.event("L-1", "renewed", "2027-01-01", {**common, "maturity_date": "2028-07-01"}, outstanding_principal="40000.00",
+                                 maturity_date="2028-07-01", term_months=18, schedule=schedule))
+    account = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()
+    years = [(y["loan_year"], y["start_date"], y["due_date"], y["opening_principal"], y["interest_due"], y["principal_due"])
+             for y in account["years"]]
+    assert years == [
+        (1, "2026-01-01", "2027-01-01", "50000.00", "2175.00", "10000.00"),
+        (2, "2027-01-01", "2028-01-01", "40000.00", "1740.00", "26666.67"),
+        (3, "2028-01-01", "2028-07-01", "13333.33", "290.00", "13333.33"),
+    ]
+
+
+async def test_an_extension_that_carries_only_the_changed_year_keeps_the_others(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", years=2, repay=False)
+    changed = [{"loan_year": 2, "due_date": "2028-07-01", "interest_due": "3262.50", "principal_due": "50000.00"}]
+    await world.send(world.event("L-1", "extended", "2027-12-20", {**common, "maturity_date": "2028-07-01"},
+                                 outstanding_principal="50000.00", maturity_date="2028-07-01", schedule=changed))
+    years = (await world.client.get("/v1/subsidy-accounts/L-1", headers=world.monitor())).json()["years"]
+    assert [(y["loan_year"], y["start_date"], y["due_date"], y["interest_due"]) for y in years] == [
+        (1, "2026-01-01", "2027-01-01", "2175.00"),
+        (2, "2027-01-01", "2028-07-01", "3262.50"),
+    ]
+
+
+async def test_a_schedule_naming_a_year_twice_is_422(world: World) -> None:
+    common = await world.loan("L-1", household_id="H-1", repay=False)
+    twice = [{"loan_year": 1, "due_date": "2027-07-01", "interest_due": "1.00", "principal_due": "0.00"}] * 2
+    resp = await world.client.post("/v1/subsidy-events", headers=world.internal(), json=[world.event(
+        "L-1", "extended", "2026-12-20", common, outstanding_principal="50000.00", maturity_date="2027-07-01", schedule=twice)])
+    assert resp.status_code == 422

@@ -21,7 +21,8 @@ TABLES = ("settlement_recipients", "settlement_lines", "fund_postings", "fund_jo
 @pytest.fixture
 async def committing_world(engine: AsyncEngine, tokens: TokenFactory) -> AsyncIterator[World]:
     fake = FakeApplications()
-    app = create_app(Settings(environment="test", settlement_chunk_loans=2), keys=tokens.keyset(), applications_transport=fake.transport())
+    settings = Settings(environment="test", background_workers=False, settlement_chunk_loans=2)
+    app = create_app(settings, keys=tokens.keyset(), applications_transport=fake.transport())
     bind_app(app, engine)
     try:
         async with api_client(app) as client:

@@ -190,3 +190,10 @@ def test_renewal_years_repay_exactly_the_rolled_over_principal(outstanding: Deci
     assert years[0].loan_year == 2 and years[0].start_date == date(2027, 1, 31)
     assert all(a.due_date == b.start_date for a, b in pairwise(years))
     assert years[-1].due_date == domain.add_months(date(2027, 1, 31), term)
+
+
+def test_a_revised_schedule_replaces_the_years_it_names_and_keeps_the_rest() -> None:
+    d = date.fromisoformat
+    current = [(1, d("2027-01-01"), Decimal("2175.00"), Decimal("0.00")), (2, d("2028-01-01"), Decimal("2175.00"), Decimal("50000.00"))]
+    revised = [(2, d("2028-07-01"), Decimal("3262.50"), Decimal("50000.00")), (3, d("2029-01-01"), Decimal("10.00"), Decimal("0.00"))]
+    assert domain.revised_schedule(current, revised) == [current[0], revised[0], revised[1]]

@@ -742,11 +742,19 @@ async def list_events(session: AsyncSession, *, after: tuple[int, int], limit: i
     return [dict(r._mapping) for r in rows]
 
 
+REMAINING_CAP = 100_000
+
+
 async def count_events_after(session: AsyncSession, *, after: tuple[int, int]) -> int:
+    """Visible events after the cursor, counted up to REMAINING_CAP: a consumer far behind learns it
+    is at least that far, and no page costs a scan of the whole log."""
     return int(
         await session.scalar(
-            text(f"SELECT count(*) FROM loan_events WHERE (txid, seq) > (CAST(:txid AS xid8), :seq) AND {_VISIBLE}"),
-            {"txid": after[0], "seq": after[1]},
+            text(
+                f"""SELECT count(*) FROM (SELECT 1 FROM loan_events
+                                            WHERE (txid, seq) > (CAST(:txid AS xid8), :seq) AND {_VISIBLE} LIMIT :cap) AS behind"""
+            ),
+            {"txid": after[0], "seq": after[1], "cap": REMAINING_CAP},
         )
         or 0
     )

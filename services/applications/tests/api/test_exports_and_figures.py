@@ -154,6 +154,9 @@ async def test_the_overview_gives_coverage_lending_and_non_performing_loans_of_a
     }
     township = (await client.get("/v1/lending-figures/overview", params={"region": TOWNSHIP}, headers=who.township())).json()
     assert (township["registered_households"], township["household_loan_coverage"]) == (3, "0.6667")
+    exported = {r["principal"]: r for r in ndjson_rows(await export_pages(client, "/v1/loans/export", who.county()))}
+    assert (exported["10000.00"]["status"], exported["10000.00"]["days_past_due"]) == ("defaulted", 92)
+    assert (exported["50000.00"]["status"], exported["50000.00"]["days_past_due"], exported["50000.00"]["outstanding_principal"]) == ("active", 0, "33333.33")
     province = (await client.get("/v1/lending-figures/overview", params={"region": "410000000000"}, headers=who.monitor())).json()
     assert province["loans_outstanding"] == "43333.33"
     assert (await client.get("/v1/lending-figures/overview", params={"region": COUNTY}, headers=who.township())).status_code == 403

@@ -46,13 +46,15 @@ PROCESSES = (
 
 # The metric names the processes emit (now or soon), which rules and dashboards may use.
 # Histograms are listed by family; their _bucket/_sum/_count series are allowed.
-COUNTERS = {"http_requests_total"}
+COUNTERS = {"http_requests_total", "event_consumer_events_applied_total", "event_consumer_failures_total"}
 GAUGES = {
     "http_requests_in_flight",
     "circuit_breaker_open",
     "db_pool_connections_in_use",
     "event_consumer_lag_events",
     "event_consumer_last_applied_timestamp_seconds",
+    "ratings_current_households",
+    "rating_roster_last_pass_timestamp_seconds",
     "applications_by_state",
     "loans_outstanding_yuan",
     "loans_non_performing_ratio",
@@ -79,6 +81,10 @@ EMITTERS: dict[str, set[str]] = {
     "db_pool_wait_seconds": ALL,
     "event_consumer_lag_events": {"credit-rating", "risk-pool", "subsidy"},
     "event_consumer_last_applied_timestamp_seconds": {"credit-rating", "risk-pool", "subsidy"},
+    "event_consumer_events_applied_total": {"credit-rating", "risk-pool", "subsidy"},
+    "event_consumer_failures_total": {"credit-rating", "risk-pool", "subsidy"},
+    "ratings_current_households": {"credit-rating"},
+    "rating_roster_last_pass_timestamp_seconds": {"credit-rating"},
     "applications_by_state": {"applications"},
     "loans_outstanding_yuan": {"applications"},
     "loans_non_performing_ratio": {"applications"},  # owns loans and their delinquency; move here if risk-pool emits it

@@ -780,7 +780,7 @@ async def apply_registry_page(*, session: AsyncSession, items: Sequence[Mapping[
 
 
 async def current_ratings_by_county(*, session: AsyncSession) -> dict[str, int]:
-    """Households with a current rating today, per county (the ``ratings_current_total`` gauge)."""
+    """Households with a current rating today, per county (the ``ratings_current_households`` gauge)."""
     return {r.county: r.households for r in await repo.current_ratings_by_county(session, as_of=today())}
 
 

@@ -38,7 +38,7 @@ PASS_DONE = "pass-done"  # the registry cursor after a full pass; the next pass 
 # (tests/deploy/deploy_support.py); a stale last pass is what to alert on (failures, outage, stuck page).
 ROSTER_LAST_PASS = Gauge("rating_roster_last_pass_timestamp_seconds", "When the last full pass over the registry finished.", ["service"])
 RATINGS_CURRENT = Gauge(
-    "ratings_current_total", "Households with a current rating (assessed, not expired), per county; refreshed after each registry pass.",
+    "ratings_current_households", "Households with a current rating (assessed, not expired), per county; refreshed after each registry pass.",
     ["county"],
 )
 

@@ -269,7 +269,7 @@ async def test_the_registry_is_read_page_by_page_into_the_coverage_roster(
     assert all(p["limit"] == "2" for p in applications.asked("/v1/households"))
 
     metrics = (await committing.get("/metrics")).text
-    assert 'ratings_current_total{county="411224000000"} 1.0' in metrics
+    assert 'ratings_current_households{county="411224000000"} 1.0' in metrics
     assert 'rating_roster_last_pass_timestamp_seconds{service="credit-rating"}' in metrics
     report = (await committing.get("/v1/rating-households/coverage", params={"region": TOWNSHIP}, headers=who.township())).json()
     assert (report["registered"], report["rated"], report["coverage"]) == (4, 1, "0.2500")

@@ -1122,6 +1122,8 @@ async def disburse(*, session: AsyncSession, settings: Settings, principal: Prin
         )
         for p in plan
     ]
+    # the loan is new: no other transaction can change it (or log an event of it) before this one
+    # commits, and the application's row lock taken above keeps a second disbursement waiting
     await repo.add_loan(session, loan, installments)
     await _step(session, app, principal, "disburse", previous, today, {"loan_id": loan_id, "start_date": start.isoformat()})
     await repo.append_event(

@@ -4,11 +4,14 @@ import itertools
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from applications import domain
 from applications.domain import InstallmentState, LendingStatusFacts, LoanRequest, Member, PolicyProfile, RatingFacts
+from applications.service import parse_event_cursor
+from kit.errors import InvalidInput
 
 POLICY = PolicyProfile()
 ON = date(2026, 3, 1)
@@ -190,3 +193,18 @@ def test_policy_profiles_refuse_inconsistent_ranges() -> None:
     with pytest.raises(ValidationError):
         PolicyProfile(allowed_purposes=["consumption"])
     assert PolicyProfile(max_age=65).max_age == 65
+
+
+def test_a_share_rounds_half_up_to_four_places_and_is_zero_without_a_whole() -> None:
+    assert domain.share(2, 3) == Decimal("0.6667")
+    assert domain.share(Decimal("1.00005"), 10) == Decimal("0.1000")
+    assert domain.share(Decimal("0.00005"), 1) == Decimal("0.0001")  # half-up, not banker's rounding
+    assert domain.share(5, 0) == Decimal("0.0000") and str(domain.share(0, 0)) == "0.0000"
+
+
+def test_event_cursors_are_txid_colon_seq_and_empty_means_the_beginning() -> None:
+    assert parse_event_cursor("") == (0, 0) and parse_event_cursor("  ") == (0, 0)
+    assert parse_event_cursor("812:44") == (812, 44)
+    for malformed in ("44", "a:1", "1:", ":1", "1:2:3", "-1:2", "1:2 3", "99999999999999999999:1"):
+        with pytest.raises(InvalidInput):
+            parse_event_cursor(malformed)

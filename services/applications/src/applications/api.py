@@ -407,7 +407,6 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **problem_responses(InvalidInput, Forbidden),
 }
 ExportLimit = Annotated[int, Query(ge=1, le=10_000, description="rows per page")]
-Period = Annotated[date | None, Query(description="first day of the period (inclusive)")]
 
 
 def _export_response(page: service.ExportPage) -> Response:

@@ -13,7 +13,7 @@ from applications.api import IMPORT_TYPES, router
 from applications.clients.credit_rating import CreditRatingClient
 from applications.clients.risk_pool import RiskPoolClient
 from applications.metrics import refresher_hook
-from applications.service import Clients
+from applications.service import Clients, refresh_business_metrics
 from applications.settings import Settings
 from kit.app import create_service_app
 from kit.auth import KeySet
@@ -66,7 +66,7 @@ def create_app(
         keys=keys,
         content_types=IMPORT_TYPES,
         body_limits={"/v1/households/import": settings.import_max_bytes, "/v1/regions/import": 64 * 1024 * 1024},
-        hooks=[close_clients, relay_hook(send_of=webhook_sender), refresher_hook()],
+        hooks=[close_clients, relay_hook(send_of=webhook_sender), refresher_hook(refresh_business_metrics)],
     )
     app.state.clients = clients
     return app

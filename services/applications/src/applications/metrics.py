@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,19 +23,23 @@ NON_PERFORMING_RATIO = Gauge(
 )
 
 
-def refresher_hook(interval_seconds: float = 15.0) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+Refresh = Callable[..., Awaitable[None]]  # (*, session, settings) -> None
+
+
+def refresher_hook(refresh: Refresh, interval_seconds: float = 15.0) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A lifespan hook running ``refresh`` in its own transaction every ``interval_seconds``."""
+
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
         if not app.state.settings.background_workers or app.state.sessionmaker is None:
             yield
             return
-        from applications import service  # the service module imports these gauges
 
         async def loop() -> None:
             while True:
                 try:
                     async with app.state.sessionmaker() as session, session.begin():
-                        await service.refresh_business_metrics(session=session, settings=app.state.settings)
+                        await refresh(session=session, settings=app.state.settings)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the gauges go stale, the process stays up

@@ -6,6 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
+from kit.consumer import http_fetch
+from kit.http import ServiceClient
 from tests.conftest import COUNTY, TOWNSHIP, VILLAGE, Fakes, Who, advance, events, loan_for, move_date, submit
 
 pytestmark = pytest.mark.usefixtures("seeded")
@@ -299,3 +301,28 @@ async def test_an_officer_lists_only_the_loans_of_its_region(client: httpx.Async
     assert [loan["household_id"] for loan in mine] == ["H1"]
     assert len((await client.get("/v1/loans", headers=who.township())).json()["items"]) == 2
     assert (await client.get("/v1/loans?region=411224101000", headers=who.village())).status_code == 403
+
+
+class _Token:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.value = headers["Authorization"].removeprefix("Bearer ")
+
+    async def get(self) -> str:
+        return self.value
+
+
+async def test_the_kit_consumer_reads_the_whole_log_page_by_page_through_the_endpoint(app: Any, client: httpx.AsyncClient, who: Who, fakes: Fakes) -> None:
+    loan = await loan_for(client, who, fakes, amount="10000.00", term_months=12)
+    await repay(client, who, loan["loan_id"], "interest", "435.00", "2026-03-01", "C1")
+    await repay(client, who, loan["loan_id"], "principal", "10000.00", "2026-03-01", "C2")
+    everything = await events(client, who)
+    log = ServiceClient(caller="subsidy", dependency="applications", base_url="http://test", transport=httpx.ASGITransport(app=app))
+    fetch = http_fetch(client=log, path="/v1/loan-events", token=_Token(who.service()))  # type: ignore[arg-type]
+    cursor, read, lags = "", [], []
+    while (page := await fetch(cursor, 2)).items:
+        read += page.items
+        cursor = page.next_cursor
+        lags.append(page.remaining)
+    await log.aclose()
+    assert [e["type"] for e in read] == ["disbursed", "repayment_recorded", "repayment_recorded", "closed"] and read == everything
+    assert lags == [2, 0] and page.next_cursor == cursor

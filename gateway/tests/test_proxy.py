@@ -32,6 +32,7 @@ class Upstream:
         self.calls: list[tuple[str, str, bytes]] = []
         self.release: asyncio.Event | None = None
         self.reached = asyncio.Event()
+        self.headers: list[httpx.Headers] = []
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         host_port = {8001: "applications", 8002: "credit-rating", 8003: "risk-pool", 8004: "subsidy"}[request.url.port or 0]
@@ -39,6 +40,7 @@ class Upstream:
             return httpx.Response(200, json=DOCS[host_port])
         body = await request.aread()
         self.calls.append((host_port, request.url.path, body))
+        self.headers.append(request.headers)
         self.reached.set()
         if self.release is not None:
             await self.release.wait()
@@ -204,3 +206,10 @@ async def test_the_overview_names_a_section_it_could_not_get(engine: AsyncEngine
             body = (await c.get("/v1/overview?region=411224000000", headers={"Authorization": f"Bearer {token}"})).json()
             assert body["risk"] is None and body["lending"] is not None
             assert body["unavailable"] == [{"section": "risk", "reason": "risk-pool unavailable (ConnectError)"}]
+
+
+async def test_a_post_without_a_body_reaches_the_service_without_one(gw: httpx.AsyncClient, upstream: Upstream) -> None:
+    resp = await gw.post("/v1/loans/L-1/repayments")
+    assert resp.status_code == 201
+    assert upstream.calls[-1][2] == b""
+    assert "transfer-encoding" not in upstream.headers[-1] and upstream.headers[-1].get("content-length", "0") == "0"

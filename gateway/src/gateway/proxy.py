@@ -58,7 +58,9 @@ class Upstreams:
         rid = request_id_var.get()
         replaced = {"x-request-id": rid, **outbound_headers()}
         headers = [(k, v) for k, v in headers if k.lower() not in replaced] + [(k, v) for k, v in replaced.items() if v]
-        content: Any = body if body is not None else request.stream()
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        # A body-less POST stays body-less (not an empty chunked stream, which a service would read as a body)
+        content: Any = body if body is not None else (request.stream() if has_body else b"")
         outbound = self.client.build_request(request.method, url, headers=headers, content=content)
         try:
             return await self.client.send(outbound, stream=True)

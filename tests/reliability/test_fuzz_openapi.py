@@ -36,7 +36,7 @@ def fuzz_platform(own_platform_factory: Platforms, pg_server: str) -> OwnPlatfor
     return platform
 
 
-def runner(operation: Any, label: str, count: int, base_url: str, headers: dict[str, str], problems: list[str]) -> Any:
+def runner(operation: Any, label: str, count: int, base_url: str, headers: dict[str, str]) -> Any:
     """A Hypothesis test of one operation; it raises schemathesis' failure group for what it found."""
 
     @settings(
@@ -70,7 +70,7 @@ def fuzz(schema: Any, base_url: str, headers: dict[str, str], examples: dict[str
         count = examples.get(label, examples["*"])
         problems: list[str] = []
         try:
-            runner(operation, label, count, base_url, headers, problems)()
+            runner(operation, label, count, base_url, headers)()
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a BaseExceptionGroup; every failing operation is reported
             problems.append(f"{exc!s}"[:1500])
         if problems:

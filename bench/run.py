@@ -189,14 +189,15 @@ def http_figures(ports: dict[str, int], seeded: dict[str, Any], households_from:
     return out
 
 
-def bulk_figures(scale: float) -> dict[str, Any]:
+def bulk_figures(scale: float, server: str) -> dict[str, Any]:
     figures: dict[str, Any] = {}
+    env = dict(os.environ, DATABASE_URL=server)
     for service, *_ in BULK:
         script = ROOT / "services" / service / "bench" / "run.py"
         started = time.perf_counter()
-        subprocess.run([PY, str(script), "--scale", str(scale)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+        subprocess.run([PY, str(script), "--scale", str(scale)], check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
         figures[service] = {"wall_seconds": round(time.perf_counter() - started, 1), **json.loads((RESULTS / f"{service}.json").read_text())}
-    subprocess.run([PY, str(ROOT / "bench" / "pg_ceiling.py"), "--scale", str(scale)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+    subprocess.run([PY, str(ROOT / "bench" / "pg_ceiling.py"), "--scale", str(scale)], check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
     figures["postgres"] = json.loads((RESULTS / "postgres.json").read_text())
     return figures
 
@@ -219,7 +220,7 @@ def main() -> None:
             per_http = args.runs * args.requests * 2 * 2  # runs × requests × (gateway, direct) × (16, 64)
             seeded = seed(gw, households=per_http + 50, loans=8)
             http = http_figures(ports, seeded, households_from=50, runs=args.runs, per_run=args.requests)
-        bulk = bulk_figures(args.scale)
+        bulk = bulk_figures(args.scale, server)
     finally:
         if handle is not None:
             handle.cleanup()
@@ -232,17 +233,17 @@ def main() -> None:
 def print_table(summary: dict[str, Any]) -> None:
     http = summary["http"]
     print(f"\n== HTTP (median of runs; load from a separate process; {summary['machine']['cpus']} CPUs)")
-    print(f"{'operation':<28}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs direct':>11}{'vs bare':>9}")
+    print(f"{'operation':<36}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs direct':>11}{'vs bare':>9}")
     for concurrency in (16, 64):
         bare = http[f"bare@{concurrency}"]["requests_per_second"]
-        print(f"{'bare FastAPI endpoint':<28}{concurrency:>8}{bare:>10}{http[f'bare@{concurrency}']['p50_ms']:>9}{http[f'bare@{concurrency}']['p99_ms']:>9}")
+        print(f"{'bare FastAPI endpoint':<36}{concurrency:>8}{bare:>10}{http[f'bare@{concurrency}']['p50_ms']:>9}{http[f'bare@{concurrency}']['p99_ms']:>9}")
         for op in ("submit", "repay"):
             d = http[f"{op} direct@{concurrency}"]
             g = http[f"{op} gateway@{concurrency}"]
             name = "application submission" if op == "submit" else "repayment posting"
-            print(f"{name + ' (direct)':<28}{concurrency:>8}{d['requests_per_second']:>10}{d['p50_ms']:>9}{d['p99_ms']:>9}{'':>11}"
+            print(f"{name + ' (direct)':<36}{concurrency:>8}{d['requests_per_second']:>10}{d['p50_ms']:>9}{d['p99_ms']:>9}{'':>11}"
                   f"{d['requests_per_second'] / bare:>9.2f}")
-            print(f"{name + ' (gateway)':<28}{concurrency:>8}{g['requests_per_second']:>10}{g['p50_ms']:>9}{g['p99_ms']:>9}"
+            print(f"{name + ' (gateway)':<36}{concurrency:>8}{g['requests_per_second']:>10}{g['p50_ms']:>9}{g['p99_ms']:>9}"
                   f"{g['requests_per_second'] / d['requests_per_second']:>11.2f}{g['requests_per_second'] / bare:>9.2f}")
     bulk = summary["bulk"]
     pg = bulk["postgres"]

@@ -144,7 +144,7 @@ def test_while_postgresql_is_down_every_service_answers_503_problems_and_recover
     # went) or refused with a 503 problem, also while the server shuts down or starts up; never a 500.
     around = [a for a in load.answers if a[0] >= stop_at and a[1] <= up_at]
     wrong = sorted({(pkg, status, ctype) for _, _, pkg, status, ctype in around if status != 200 and not (status == 503 and "problem+json" in ctype)})
-    assert wrong == [], platform.log_errors()
+    assert wrong == [], f"{wrong}\n{platform.log_errors()}"
     in_outage = [a for a in around if a[0] > down_at + 1]
     assert in_outage, "the load saw no answer during the outage"
     assert {status for *_, status, _ in in_outage} == {503}

@@ -9,7 +9,6 @@ the base64 part of ``whsec_…``, and dedupe by ``webhook-id``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -26,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import repo, signing
+from kit.background import background_hook
 
 log = logging.getLogger("gateway.webhooks")
 EVENT_TYPES = ("application.recommended", "claim.settled", "subsidy.paid")
@@ -96,30 +96,19 @@ async def deliver_due(
 
 
 def delivery_hook(interval_seconds: float = 1.0) -> Any:
+    """Lifespan hook delivering due webhooks in the background."""
+
     @asynccontextmanager
     async def hook(app: FastAPI) -> AsyncIterator[None]:
         client = httpx.AsyncClient(timeout=10.0, transport=getattr(app.state, "webhook_transport", None))
 
-        async def loop() -> None:
-            while True:
-                try:
-                    if await deliver_due(sessionmaker=app.state.sessionmaker, client=client, key_secret=app.state.settings.key_encryption_secret):
-                        continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the worker outlives a database blip
-                    log.warning("webhook delivery pass failed: %s", exc)
-                await asyncio.sleep(interval_seconds)
+        async def step(app: FastAPI) -> bool:
+            return await deliver_due(sessionmaker=app.state.sessionmaker, client=client, key_secret=app.state.settings.key_encryption_secret) > 0
 
-        task = asyncio.create_task(loop(), name="webhook-delivery")
         try:
-            yield
+            async with background_hook(name="webhook delivery", step=step, interval_seconds=interval_seconds)(app):
+                yield
         finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
             await client.aclose()
 
     return hook

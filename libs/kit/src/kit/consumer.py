@@ -8,11 +8,9 @@ both unchanged, a crash after leaves both changed. Domain-free: what an event me
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
 
+from kit.background import background_hook
 from kit.errors import DependencyUnavailable
 from kit.http import ServiceClient
 from kit.service_token import ServiceToken
@@ -110,41 +109,15 @@ def consumer_hook(
     *, name: str, fetch_of: Callable[[FastAPI], Fetch], apply: Apply, interval_seconds: float = 1.0, enabled: Callable[[FastAPI], bool] = lambda app: True
 ) -> Callable[[FastAPI], Any]:
     """A lifespan hook running the consumer in the background: drains the log, then polls every
-    ``interval_seconds``; failures (producer down, a bad batch) are logged and retried with backoff.
-    """
+    ``interval_seconds``; failures (producer down, a bad batch) are counted, logged and retried."""
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        if not enabled(app):
-            yield
-            return
-
-        async def loop() -> None:
-            backoff = interval_seconds
-            while True:
-                try:
-                    applied = await consume_once(
-                        name=name, service=app.state.service_name, sessionmaker=app.state.sessionmaker, fetch=fetch_of(app), apply=apply
-                    )
-                    backoff = interval_seconds
-                    if applied:
-                        continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a consumer outlives any one failure (producer down, a bad batch)
-                    FAILURES.labels(app.state.service_name, name).inc()
-                    log.warning("consumer %s failed: %s; retrying in %.1fs", name, exc, backoff)
-                    backoff = min(backoff * 2, 30.0)
-                await asyncio.sleep(backoff)
-
-        task = asyncio.create_task(loop(), name=f"consumer-{name}")
+    async def step(app: FastAPI) -> bool:
         try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            return await consume_once(
+                name=name, service=app.state.service_name, sessionmaker=app.state.sessionmaker, fetch=fetch_of(app), apply=apply
+            ) > 0
+        except Exception:
+            FAILURES.labels(app.state.service_name, name).inc()
+            raise
 
-    return hook
+    return background_hook(name=f"consumer-{name}", step=step, interval_seconds=interval_seconds, enabled=enabled)

@@ -3,11 +3,9 @@ announces; a relay hands it on afterwards (at least once; receivers dedupe by me
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +16,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
 
+from kit.background import background_hook
 from kit.service_token import ServiceToken
 
 log = logging.getLogger("kit.outbox")
@@ -75,37 +74,16 @@ def http_sender(*, url: str, token: ServiceToken, client: httpx.AsyncClient | No
 
 def relay_hook(*, send_of: Callable[[FastAPI], Send | None], interval_seconds: float = 1.0) -> Callable[[FastAPI], Any]:
     """Lifespan hook relaying the outbox in the background; off when ``send_of`` gives None."""
+    senders: dict[int, Send | None] = {}
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        send = send_of(app)
-        if send is None:
-            yield
-            return
+    def sender(app: FastAPI) -> Send | None:
+        if id(app) not in senders:
+            senders[id(app)] = send_of(app)
+        return senders[id(app)]
 
-        async def loop() -> None:
-            backoff = interval_seconds
-            while True:
-                try:
-                    if await relay_once(app.state.sessionmaker, send):
-                        backoff = interval_seconds
-                        continue
-                    backoff = interval_seconds
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the relay outlives a gateway outage
-                    log.warning("outbox relay failed: %s; retrying in %.1fs", exc, backoff)
-                    backoff = min(backoff * 2, 30.0)
-                await asyncio.sleep(backoff)
+    async def step(app: FastAPI) -> bool:
+        send = sender(app)
+        assert send is not None
+        return await relay_once(app.state.sessionmaker, send) > 0
 
-        task = asyncio.create_task(loop(), name="outbox-relay")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    return hook
+    return background_hook(name="outbox-relay", step=step, interval_seconds=interval_seconds, enabled=lambda app: sender(app) is not None)

@@ -6,13 +6,14 @@ computed per scrape; the refresher is off when ``background_workers`` is (unit t
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
+
+from kit.background import background_hook
 
 log = logging.getLogger("applications.metrics")
 
@@ -29,31 +30,12 @@ Refresh = Callable[..., Awaitable[None]]  # (*, session, settings) -> None
 def refresher_hook(refresh: Refresh, interval_seconds: float = 15.0) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """A lifespan hook running ``refresh`` in its own transaction every ``interval_seconds``."""
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        if not app.state.settings.background_workers or app.state.sessionmaker is None:
-            yield
-            return
+    async def step(app: FastAPI) -> bool:
+        async with app.state.sessionmaker() as session, session.begin():
+            await refresh(session=session, settings=app.state.settings)
+        return False
 
-        async def loop() -> None:
-            while True:
-                try:
-                    async with app.state.sessionmaker() as session, session.begin():
-                        await refresh(session=session, settings=app.state.settings)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the gauges go stale, the process stays up
-                    log.warning("business metrics refresh failed: %s", exc)
-                await asyncio.sleep(interval_seconds)
-
-        task = asyncio.create_task(loop(), name="business-metrics")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    return hook
+    return background_hook(
+        name="business metrics refresh", step=step, interval_seconds=interval_seconds,
+        enabled=lambda app: bool(app.state.settings.background_workers and app.state.sessionmaker is not None),
+    )

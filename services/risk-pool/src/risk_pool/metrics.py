@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kit.background import background_hook
 from risk_pool import service
 
 log = logging.getLogger("risk_pool.metrics")
@@ -41,30 +40,11 @@ async def refresh(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, A
 def refresher_hook(*, interval_seconds: float, enabled: Callable[[FastAPI], bool]) -> Callable[[FastAPI], Any]:
     """Lifespan hook: refresh the gauges every ``interval_seconds`` (off when not ``enabled``)."""
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        if not enabled(app) or app.state.sessionmaker is None:
-            yield
-            return
+    async def step(app: FastAPI) -> bool:
+        await refresh(app.state.sessionmaker)
+        return False
 
-        async def loop() -> None:
-            while True:
-                try:
-                    await refresh(app.state.sessionmaker)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a database blip must not stop the gauges for good
-                    log.warning("business metrics refresh failed: %s", exc)
-                await asyncio.sleep(interval_seconds)
-
-        task = asyncio.create_task(loop(), name="risk-pool-metrics")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    return hook
+    return background_hook(
+        name="business metrics refresh", step=step, interval_seconds=interval_seconds,
+        enabled=lambda app: enabled(app) and app.state.sessionmaker is not None,
+    )

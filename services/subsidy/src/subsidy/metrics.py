@@ -3,16 +3,15 @@ over the plans table (a handful of rows per county and year), never computed per
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kit.background import background_hook
 from subsidy import repo
 
 log = logging.getLogger("subsidy.metrics")
@@ -35,30 +34,11 @@ async def refresh_business_metrics(sessionmaker: async_sessionmaker[AsyncSession
 def metrics_hook(*, interval_seconds: float, enabled: Callable[[FastAPI], bool]) -> Callable[[FastAPI], Any]:
     """Lifespan hook refreshing the gauges every ``interval_seconds``; off when not ``enabled``."""
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        if not enabled(app) or app.state.sessionmaker is None:
-            yield
-            return
+    async def step(app: FastAPI) -> bool:
+        await refresh_business_metrics(app.state.sessionmaker)
+        return False
 
-        async def loop() -> None:
-            while True:
-                try:
-                    await refresh_business_metrics(app.state.sessionmaker)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a failed refresh keeps the last values; the next one retries
-                    log.warning("business metrics refresh failed: %s", exc)
-                await asyncio.sleep(interval_seconds)
-
-        task = asyncio.create_task(loop(), name="subsidy-metrics")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    return hook
+    return background_hook(
+        name="business metrics refresh", step=step, interval_seconds=interval_seconds,
+        enabled=lambda app: enabled(app) and app.state.sessionmaker is not None,
+    )

@@ -13,7 +13,6 @@ a page's roster rows and the moved cursor commit together, so a crash re-reads a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from credit_rating import repo, service
 from credit_rating.clients.applications import HouseholdPage
+from kit.background import background_hook
 
 log = logging.getLogger("credit_rating.workers")
 
@@ -107,41 +107,11 @@ def registry_hook(
     """Lifespan hook running the registry reader: pages through without pausing, then checks every
     ``poll_seconds`` whether the next pass is due; failures (applications down) back off and retry."""
 
-    @asynccontextmanager
-    async def hook(app: FastAPI) -> AsyncIterator[None]:
-        if not enabled(app):
-            yield
-            return
+    async def step(app: FastAPI) -> bool:
+        result = await sync_registry_once(sessionmaker=app.state.sessionmaker, fetch=fetch_of(app), rest_seconds=rest_seconds, limit=limit)
+        return bool(result.more)
 
-        async def loop() -> None:
-            backoff = 1.0
-            while True:
-                try:
-                    step = await sync_registry_once(
-                        sessionmaker=app.state.sessionmaker, fetch=fetch_of(app), rest_seconds=rest_seconds, limit=limit
-                    )
-                    backoff = 1.0
-                    if step.more:
-                        continue
-                    await asyncio.sleep(poll_seconds)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the reader outlives any one failure (applications down, a bad page)
-                    log.warning("registry reader failed: %s; retrying in %.0fs", exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 60.0)
-
-        task = asyncio.create_task(loop(), name=f"registry-{REGISTRY}")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    return hook
+    return background_hook(name=f"registry-{REGISTRY}", step=step, interval_seconds=poll_seconds, enabled=enabled, max_backoff_seconds=60.0)
 
 
 def closing(resource: Any) -> Callable[[FastAPI], Any]:

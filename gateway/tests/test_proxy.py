@@ -48,6 +48,7 @@ class Upstream:
             return httpx.Response(500, json={"detail": "upstream bug"})
         return httpx.Response(
             201 if request.method == "POST" else 200,
+            headers={"x-request-id": request.headers.get("x-request-id", ""), "date": "Thu, 26 Nov 2026 00:00:00 GMT", "server": "uvicorn"},
             json={"service": host_port, "path": request.url.path, "n": len(self.calls),
                   "auth": request.headers.get("authorization", "")[:6], "rid": request.headers.get("x-request-id")},
         )
@@ -213,3 +214,19 @@ async def test_a_post_without_a_body_reaches_the_service_without_one(gw: httpx.A
     assert resp.status_code == 201
     assert upstream.calls[-1][2] == b""
     assert "transfer-encoding" not in upstream.headers[-1] and upstream.headers[-1].get("content-length", "0") == "0"
+
+
+async def test_the_gateways_own_routes_keep_the_ordinary_body_limit_and_types(gw: httpx.AsyncClient) -> None:
+    big = b'{"kind": "user", "name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert (await gw.post("/v1/admin/accounts", content=big, headers={"content-type": "application/json"})).status_code == 413
+    resp = await gw.post("/v1/admin/accounts", content=b"--x--", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert resp.status_code == 415
+    resp = await gw.post("/v1/loans/L-1/repayments", content=big, headers={"content-type": "application/json", "Idempotency-Key": "big"})
+    assert resp.status_code == 413
+    assert (await gw.get("/v1/admin/accounts?cursor=18446744073709551616")).status_code == 422
+
+
+async def test_a_proxied_answer_carries_each_header_once(gw: httpx.AsyncClient) -> None:
+    resp = await gw.get("/v1/funds", headers={"x-request-id": "one"})
+    assert resp.headers.get_list("x-request-id") == ["one"]
+    assert len(resp.headers.get_list("date")) <= 1 and len(resp.headers.get_list("server")) <= 1

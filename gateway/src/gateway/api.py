@@ -29,7 +29,7 @@ from gateway.schemas import (
 )
 from kit.auth import CurrentPrincipal, Principal, current_principal, scoped
 from kit.db import Session
-from kit.errors import Forbidden, NotFound, problem_responses
+from kit.errors import Forbidden, NotFound, PayloadTooLarge, problem_responses
 
 router = APIRouter()
 basic = HTTPBasic(auto_error=False)
@@ -94,7 +94,7 @@ async def create_account(payload: AccountCreate, session: Session, _: Admin) -> 
 
 @router.get("/v1/admin/accounts", response_model=AccountPage, tags=["admin"], summary="List clients and users")
 async def list_accounts(
-    session: Session, _: Admin, kind: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: int = 0
+    session: Session, _: Admin, kind: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0
 ) -> AccountPage:
     from gateway import repo
 
@@ -134,7 +134,11 @@ async def webhook_events(events: list[WebhookEvent], session: Session, _: Intern
 
 @router.get("/v1/webhooks/deliveries", response_model=WebhookDeliveryPage, tags=["webhooks"], summary="This bank's delivery log")
 async def webhook_deliveries(
-    session: Session, principal: Bank, status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: int = 0
+    session: Session,
+    principal: Bank,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> WebhookDeliveryPage:
     from gateway import repo
 
@@ -156,6 +160,19 @@ async def overview(
 ) -> dict[str, Any]:
     _rate_limit(request, principal)
     return await overview_of(request.app.state.upstreams, region=region, authorization=request.headers["authorization"])
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """An idempotent request is kept whole (to fingerprint and replay it): at most MAX_BODY_BYTES."""
+    limit = request.app.state.settings.max_body_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise PayloadTooLarge(f"a request with an Idempotency-Key may carry at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"a request with an Idempotency-Key may carry at most {limit} bytes")
+    return bytes(body)
 
 
 def _rate_limit(request: Request, principal: Principal) -> None:
@@ -188,7 +205,7 @@ async def forward(request: Request, path: str) -> Response:
     if request.method == "POST" and key:
         status, ctype, content, replayed = await service.forward_idempotent(
             sessionmaker=request.app.state.sessionmaker, upstreams=upstreams, request=request, service=route.service,
-            subject=principal.subject, key=key, body=await request.body(), settings=request.app.state.settings,
+            subject=principal.subject, key=key, body=await _bounded_body(request), settings=request.app.state.settings,
         )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(content, status_code=status, media_type=ctype, headers=headers)

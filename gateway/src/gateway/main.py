@@ -22,6 +22,7 @@ from kit.errors import DependencyUnavailable
 
 FORM = "application/x-www-form-urlencoded"
 PASS_THROUGH = ("text/csv", "application/x-ndjson", "multipart/form-data")
+OWN_ROUTES = ("/v1/admin/", "/v1/webhooks/", "/v1/overview")
 
 
 @asynccontextmanager
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None, *, upstream_transport: httpx.As
         routers=[router],
         keys=KeySet("db://signing_keys", loader=load_keys, min_refresh_seconds=1.0),
         content_types=(FORM, *PASS_THROUGH),
-        body_limits={"/v1/": 1024 * 1024 * 1024},  # services enforce their own limits on what they accept
+        # the gateway's own routes take what they parse; proxied routes pass bodies on and the
+        # owning service enforces its own types and limits (bulk imports are large)
+        content_types_for={"/oauth/token": (FORM,), **{prefix: ("application/json",) for prefix in OWN_ROUTES}},
+        body_limits={**{prefix: settings.max_body_bytes for prefix in OWN_ROUTES}, "/v1/": 1024 * 1024 * 1024},
         hooks=[bootstrap, route_refresher(lambda a: a.state.upstreams), delivery_hook()],
         check_ready=_ready,
     )

@@ -103,8 +103,12 @@ async def overview(upstreams: Upstreams, *, region: str, authorization: str) -> 
     return body
 
 
+# Headers the gateway's own server and middleware set on every answer: not copied from upstream.
+OWN_RESPONSE_HEADERS = frozenset({"content-encoding", "date", "server", "x-request-id"})
+
+
 def response_headers(resp: httpx.Response) -> dict[str, str]:
-    return {k: v for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"}
+    return {k: v for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in OWN_RESPONSE_HEADERS}
 
 
 def streamed(resp: httpx.Response) -> Response:

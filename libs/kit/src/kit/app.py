@@ -65,12 +65,14 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         content_types: frozenset[str],
         body_limits: dict[str, int],
+        content_types_for: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body_bytes
         self.content_types = content_types
         self.body_limits = body_limits
+        self.content_types_for = content_types_for or {}
 
     def _limit_for(self, path: str) -> int:
         for prefix, limit in self.body_limits.items():
@@ -158,8 +160,9 @@ class RequestContextMiddleware:
         has_body = (length not in (None, "0")) or "transfer-encoding" in headers
         if method in BODY_METHODS and has_body:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype not in self.content_types:
-                allowed = ", ".join(sorted(self.content_types))
+            accepted = next((types for prefix, types in self.content_types_for.items() if path.startswith(prefix)), self.content_types)
+            if ctype not in accepted:
+                allowed = ", ".join(sorted(accepted))
                 return UnsupportedMediaType(f"content type {ctype or '(none)'} is not accepted; use one of: {allowed}")
         return None
 
@@ -182,12 +185,15 @@ def create_service_app(
     routers: Sequence[APIRouter],
     keys: KeySet | None = None,
     content_types: Iterable[str] = (),
+    content_types_for: dict[str, Iterable[str]] | None = None,
     body_limits: dict[str, int] | None = None,
     hooks: Sequence[Hook] = (),
     check_ready: Callable[[FastAPI], Any] | None = None,
 ) -> FastAPI:
     """Build a process's app. ``hooks`` are async context managers entered for the app's lifetime
-    (background workers, clients to close)."""
+    (background workers, clients to close). ``content_types`` adds accepted request body types to
+    JSON; ``content_types_for`` narrows them per path prefix (first match); ``body_limits`` sets a
+    body limit per path prefix (first match) instead of ``MAX_BODY_BYTES``."""
     configure_logging(name, settings.log_level)
 
     @asynccontextmanager
@@ -221,6 +227,7 @@ def create_service_app(
         max_body_bytes=settings.max_body_bytes,
         content_types=JSON_TYPES | frozenset(content_types),
         body_limits=body_limits or {},
+        content_types_for={prefix: frozenset(types) for prefix, types in (content_types_for or {}).items()},
     )
 
     @app.get("/healthz", include_in_schema=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -104,6 +105,31 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(e, kind) for e in _chain(exc))
+
+
+def _database_unavailable(exc: DBAPIError) -> bool:
+    """The server is shutting down, starting up or gone (SQLSTATE classes 08 and 57P), or the
+    connection broke under the driver: a 503, not a bug."""
+    for err in _chain(exc):
+        state = str(getattr(err, "sqlstate", "") or "")
+        if state.startswith(("08", "57P")):
+            return True
+        if isinstance(err, OSError | asyncpg.exceptions.PostgresConnectionError | asyncpg.exceptions.InterfaceError):
+            return True
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -127,11 +153,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if isinstance(exc, DataError):
+        if isinstance(exc, DataError) or _caused_by(exc, asyncpg.exceptions.DataError):
             # A value the database cannot store (out of range, malformed): the client's input, not a bug.
             log.warning("data error on %s %s: %s", request.method, request.url.path, str(exc.orig).splitlines()[0] if exc.orig else exc)
             return problem_response(InvalidInput("a value is out of range or malformed for storage"), request.url.path)
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError) or _database_unavailable(exc):
             log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
             return problem_response(DependencyUnavailable("database unavailable; retry later"), request.url.path)
         return await _bug(request, exc)

@@ -196,9 +196,16 @@ async def _lines(body: AsyncIterator[bytes]) -> AsyncIterator[list[tuple[int, by
         yield [(number + 1, tail.rstrip(b"\r"))]
 
 
-async def _records(body: AsyncIterator[bytes], content_type: str) -> AsyncIterator[list[tuple[int, dict[str, Any] | str]]]:
-    """Each record as a dict, or the reason it cannot be read. CSV needs a header line; NDJSON
-    takes one JSON object per line. Blank lines are skipped."""
+# The columns a household CSV must name (the others are optional; see the README's import format).
+HOUSEHOLD_CSV_COLUMNS = ("household_id", "head_resident_id", "village_code", "household_type", "main_cause", "members", "status")
+
+
+async def _records(
+    body: AsyncIterator[bytes], content_type: str, required: tuple[str, ...]
+) -> AsyncIterator[list[tuple[int, dict[str, Any] | str]]]:
+    """Each record as a dict, or the reason it cannot be read. CSV needs a header line naming at
+    least the ``required`` columns (else the whole file is refused, 422); NDJSON takes one JSON
+    object per line. Blank lines are skipped."""
     header: list[str] | None = None
     async for batch in _lines(body):
         out: list[tuple[int, dict[str, Any] | str]] = []
@@ -218,6 +225,9 @@ async def _records(body: AsyncIterator[bytes], content_type: str) -> AsyncIterat
                     continue
                 if header is None:
                     header = [f.strip() for f in fields]
+                    missing = [c for c in required if c not in header]
+                    if missing:
+                        raise InvalidInput(f"the CSV header lacks the columns {', '.join(missing)}", missing_columns=missing)
                     continue
                 if len(fields) != len(header):
                     out.append((number, f"{len(fields)} fields where the header has {len(header)}"))
@@ -273,7 +283,7 @@ async def import_regions(*, session: AsyncSession, settings: Settings, principal
     await repo.create_stage(session, table, repo.REGION_STAGE_SQL)
     early = _ErrorList(settings.import_reported_errors)
     received = 0
-    async for batch in _records(body, content_type):
+    async for batch in _records(body, content_type, ("code", "name")):
         rows: list[tuple[Any, ...]] = []
         for number, record in batch:
             received += 1
@@ -384,7 +394,7 @@ async def import_households(*, session: AsyncSession, settings: Settings, princi
         return task
 
     try:
-        async for batch in _records(body, content_type):
+        async for batch in _records(body, content_type, HOUSEHOLD_CSV_COLUMNS):
             for number, record in batch:
                 received += 1
                 row = record if isinstance(record, str) else _household_stage_row(number, record)

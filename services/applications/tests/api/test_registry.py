@@ -198,3 +198,11 @@ async def test_the_bulk_import_and_the_single_record_path_judge_rows_alike(clien
         bulk_ok = imported["invalid"] == 0
         assert bulk_ok == (name == "valid"), (name, imported)
         assert (single.status_code == 422) == (name != "valid"), (name, single.text)
+
+
+async def test_a_csv_whose_header_lacks_required_columns_is_refused_whole(client: httpx.AsyncClient, who: Who) -> None:
+    resp = await client.post("/v1/households/import", content=b"id,name\nHH-1,x\n", headers={**who.admin(), "content-type": "text/csv"})
+    assert resp.status_code == 422
+    assert "household_id" in resp.json()["missing_columns"]
+    resp = await client.post("/v1/regions/import", content=b"code\n411224000000\n", headers={**who.admin(), "content-type": "text/csv"})
+    assert resp.status_code == 422 and resp.json()["missing_columns"] == ["name"]

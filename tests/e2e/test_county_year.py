@@ -24,7 +24,7 @@ import pytest
 from kit.identifiers import mask_resident_id
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
 
 COUNTY, TOWNSHIP, VILLAGE = "411224000000", "411224100000", "411224100201"
 OFFICERS = ("county-officer", "township-officer", "village-secretary")

@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
 
 # One authenticated route per service, and a caller allowed to use it.
 ROUTES = {

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
 
 TOO_BIG = 2**64
 

@@ -17,7 +17,7 @@ import pytest
 from stdnum.cn import ric
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
 
 COUNTY, TOWNSHIP, OTHER_TOWNSHIP = "411224000000", "411224100000", "411224101000"
 VILLAGE, VILLAGE_2, OTHER_VILLAGE = "411224100201", "411224100202", "411224101001"

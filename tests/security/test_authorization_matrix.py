@@ -18,7 +18,7 @@ import pytest
 from gateway.domain import scopes_for
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
     from security.conftest import Caller
 
 pytestmark = pytest.mark.slow

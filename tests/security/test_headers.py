@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
     from security.conftest import Caller
 
 SINGLE = ("x-request-id", "date", "server", "content-type")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
     from security.conftest import Caller, World
 
 

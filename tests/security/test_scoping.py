@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
     from security.conftest import Caller, World
 
 VILLAGE_2, OTHER_VILLAGE = "411224100202", "411224101001"  # as in the world fixture (security/conftest.py)

@@ -29,7 +29,7 @@ from gateway.domain import ROLE_SCOPES
 from gateway.signing import decrypt
 
 if TYPE_CHECKING:
-    from conftest import Platform
+    from platform_support import Platform
     from security.conftest import Caller
 
 DEV_KEY_SECRET = "dev-key-encryption-secret"  # GATEWAY_KEY_ENCRYPTION_SECRET's development default

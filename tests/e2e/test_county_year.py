@@ -260,8 +260,9 @@ def test_a_county_year(platform: Platform, receiver: Receiver) -> None:
 
     # -- 贴息: the township settles the year after it ends ----------------------------------------
     move_to(date(year + 1, 1, 5))
-    eventually(lambda: all(county.get(f"/v1/subsidy-accounts/{loans[h]}").get("status") for h in loans), "subsidy accounts up to date")
-    time.sleep(2)  # let the consumers apply the last repayments before settling
+    repaid = {"LS-1": "50000.00", "LS-2": "30000.00", "LS-3": "50000.00", "LS-4": "0.00"}
+    eventually(lambda: all(county.get(f"/v1/subsidy-accounts/{loans[h]}")["principal_repaid"] == repaid[h] for h in loans),
+               "the subsidy accounts to hold every repayment")
     batch = township.post("/v1/settlements", {"plan_id": plan["plan_id"] if "plan_id" in plan else plan["id"], "township_code": TOWNSHIP})
     batch_id = batch.get("batch_id", batch.get("id"))
     lines = {line["loan_id"]: line for line in township.get(f"/v1/settlements/{batch_id}/lines")["items"]}
